@@ -1,0 +1,30 @@
+-- user_events, each row tagged with the first check it fails, or NULL.
+--   duplicate_id        a second row with the same id; the earliest event_timestamp stays
+--   null_required       id, user_id, event_type or event_timestamp is NULL
+--   orphan_user_id      user_id is not a (clean) user
+--   after_as_of         event_timestamp later than as_of
+--   before_signup_week  the event's week is before the user's signup week
+WITH ranked AS (
+    SELECT
+        e.*,
+        row_number() OVER (
+            PARTITION BY e.id
+            ORDER BY e.event_timestamp, e.user_id, e.event_type, e.metadata
+        ) AS dq_copy
+    FROM user_events e
+)
+SELECT
+    r.* EXCLUDE (dq_copy),
+    CAST(date_trunc('week', local_time(r.event_timestamp, $tz)) AS DATE) AS event_week,
+    CAST(date_trunc('month', local_time(r.event_timestamp, $tz)) AS DATE) AS event_month,
+    CASE
+        WHEN r.id IS NOT NULL AND r.dq_copy > 1 THEN 'duplicate_id'
+        WHEN r.id IS NULL OR r.user_id IS NULL OR r.event_type IS NULL OR r.event_timestamp IS NULL
+            THEN 'null_required'
+        WHEN u.id IS NULL THEN 'orphan_user_id'
+        WHEN r.event_timestamp > $as_of THEN 'after_as_of'
+        WHEN CAST(date_trunc('week', local_time(r.event_timestamp, $tz)) AS DATE) < u.cohort_week
+            THEN 'before_signup_week'
+    END AS dq_check
+FROM ranked r
+LEFT JOIN users_clean u ON u.id = r.user_id

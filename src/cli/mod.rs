@@ -1,0 +1,223 @@
+//! The command line: argument structs and one `run` per subcommand. Only this module
+//! prints; everything it calls returns typed errors.
+
+mod generate;
+mod query;
+mod report;
+mod snapshots;
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use chrono::NaiveDate;
+use clap::{Args, Parser, Subcommand};
+
+use crate::calendar::parse_zone;
+use crate::error::Error;
+use crate::session::{Filters, Session, SessionOptions, TransactionsSource};
+use crate::snapshot::Snapshot;
+use crate::store::Store;
+
+/// Cohort, activation and vanity metrics over Parquet snapshots of the app's database.
+#[derive(Debug, Parser)]
+#[command(name = "snapmetrics", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List the store's snapshots, whether each is complete, and its as_of.
+    Snapshots(snapshots::SnapshotsArgs),
+    /// List a snapshot's tables with their columns, types and row counts.
+    Tables(snapshots::TablesArgs),
+    /// Run read-only SQL against a snapshot.
+    Sql(query::SqlArgs),
+    /// Print one metric table.
+    Metric(query::MetricArgs),
+    /// Write the metric report files (all together or none).
+    Report(report::ReportArgs),
+    /// Write a deterministic synthetic snapshot.
+    Generate(generate::GenerateArgs),
+}
+
+/// Where the snapshots are.
+#[derive(Debug, Clone, Args)]
+pub struct StoreArgs {
+    /// Store: a directory of snapshots.
+    #[arg(long, env = "SNAPMETRICS_STORE", default_value = "./data")]
+    pub store: String,
+}
+
+/// Which snapshot, and how to register it.
+#[derive(Debug, Clone, Args)]
+pub struct SnapshotArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Snapshot id, or `latest` (the greatest id with _SUCCESS).
+    #[arg(long, default_value = "latest")]
+    pub snapshot: String,
+    /// Read a snapshot that has no _SUCCESS marker yet.
+    #[arg(long)]
+    pub allow_incomplete: bool,
+    /// Register PII columns (users.email, l0_pii_users).
+    #[arg(long)]
+    pub include_pii: bool,
+    /// Which transaction table transactions_all reads (default: l1 when present).
+    #[arg(long, value_enum)]
+    pub transactions_source: Option<TransactionsSource>,
+    /// IANA time zone for week, month and day boundaries.
+    #[arg(long, default_value = "UTC")]
+    pub tz: String,
+    /// Memory the query engine may use, e.g. 1GB or 512MB (spills, then fails cleanly).
+    #[arg(long, value_parser = parse_bytes)]
+    pub memory_limit: Option<usize>,
+}
+
+/// The metric filters.
+#[derive(Debug, Clone, Args)]
+pub struct FilterArgs {
+    /// First signup date (cohorts) or month (monthly metrics), inclusive: YYYY-MM-DD.
+    #[arg(long)]
+    pub from: Option<NaiveDate>,
+    /// Last signup date (cohorts) or month (monthly metrics), inclusive: YYYY-MM-DD.
+    #[arg(long)]
+    pub to: Option<NaiveDate>,
+    /// Only users whose is_active is true or NULL.
+    #[arg(long)]
+    pub active_only: bool,
+    /// The engagement event types, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "login,dashboard_access")]
+    pub event_types: Vec<String>,
+    /// Only transactions of this bank (account).
+    #[arg(long)]
+    pub bank: Option<String>,
+}
+
+impl FilterArgs {
+    fn filters(&self) -> Result<Filters, Error> {
+        if let (Some(from), Some(to)) = (self.from, self.to)
+            && from > to
+        {
+            return Err(Error::invalid(
+                "--from/--to",
+                format!("--from {from} is after --to {to}"),
+            ));
+        }
+        let event_types: Vec<String> = self
+            .event_types
+            .iter()
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty())
+            .collect();
+        if event_types.is_empty() {
+            return Err(Error::invalid(
+                "--event-types",
+                "name at least one event type",
+            ));
+        }
+        Ok(Filters {
+            from: self.from,
+            to: self.to,
+            active_only: self.active_only,
+            event_types,
+            bank: self.bank.clone(),
+        })
+    }
+}
+
+impl SnapshotArgs {
+    async fn open(&self, filters: Filters) -> Result<Session, Error> {
+        let tz = parse_zone(&self.tz)?;
+        let store = Store::open(&self.store.store)?;
+        let snapshot = Snapshot::open(&store, &self.snapshot, self.allow_incomplete).await?;
+        let options = SessionOptions {
+            include_pii: self.include_pii,
+            tz,
+            transactions_source: self.transactions_source,
+            filters,
+            memory_limit: self.memory_limit,
+        };
+        Session::open(&store, snapshot, options).await
+    }
+}
+
+fn parse_bytes(text: &str) -> Result<usize, String> {
+    let upper = text.trim().to_ascii_uppercase();
+    let split = upper
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(upper.len());
+    let (number, unit) = upper.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("'{text}' is not a size such as 1GB or 512MB"))?;
+    let scale = match unit.trim() {
+        "" | "B" => 1.0,
+        "K" | "KB" | "KIB" => 1024.0,
+        "M" | "MB" | "MIB" => 1024.0 * 1024.0,
+        "G" | "GB" | "GIB" => 1024.0 * 1024.0 * 1024.0,
+        _ => return Err(format!("'{text}' has an unknown unit; use B, KB, MB or GB")),
+    };
+    Ok((number * scale) as usize)
+}
+
+/// Runs the parsed command; prints any error once, to stderr, and maps it to an exit code.
+pub fn run(cli: Cli) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("snapmetrics: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Snapshots(args) => snapshots::snapshots(args).await,
+            Command::Tables(args) => snapshots::tables(args).await,
+            Command::Sql(args) => query::sql(args).await,
+            Command::Metric(args) => query::metric(args).await,
+            Command::Report(args) => report::report(args).await,
+            Command::Generate(args) => generate::generate(args),
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            if is_broken_pipe(&error) {
+                return ExitCode::SUCCESS;
+            }
+            // Library errors already carry their causes; anyhow's chain would repeat them.
+            let message = match error.downcast_ref::<Error>() {
+                Some(error) => error.to_string(),
+                None => format!("{error:#}"),
+            };
+            let _ = writeln!(std::io::stderr(), "snapmetrics: {}", one_line(&message));
+            ExitCode::from(error_code(&error))
+        }
+    }
+}
+
+/// 2: the input (arguments, store, snapshot, files) is wrong; 1: anything else.
+fn error_code(error: &anyhow::Error) -> u8 {
+    match error.downcast_ref::<Error>() {
+        Some(Error::Query { .. } | Error::Io { .. }) | None => 1,
+        Some(_) => 2,
+    }
+}
+
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// Errors go to one line, so a nightly job's log has one line per failure.
+fn one_line(message: &str) -> String {
+    message.split_whitespace().collect::<Vec<_>>().join(" ")
+}

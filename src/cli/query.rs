@@ -1,0 +1,107 @@
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Args;
+
+use super::{FilterArgs, SnapshotArgs};
+use crate::error::Error;
+use crate::metrics;
+use crate::output::{self, Format};
+use crate::session::Filters;
+
+#[derive(Debug, Args)]
+pub struct SqlArgs {
+    /// The query; or use -f.
+    #[arg(required_unless_present = "file", conflicts_with = "file")]
+    query: Option<String>,
+    /// Read the query from a file.
+    #[arg(short = 'f', long = "file")]
+    file: Option<PathBuf>,
+    #[command(flatten)]
+    snapshot: SnapshotArgs,
+    #[arg(long, value_enum, default_value = "table")]
+    format: Format,
+    /// Write to this file instead of stdout.
+    #[arg(long, short = 'o')]
+    output: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct MetricArgs {
+    /// cohort_retention, activation, onboarding_dropoff, vanity_monthly, data_quality,
+    /// or one vanity column: total_users, new_users, mau, transactions, unique_banks,
+    /// statement_uploads.
+    name: String,
+    #[command(flatten)]
+    snapshot: SnapshotArgs,
+    #[command(flatten)]
+    filters: FilterArgs,
+    #[arg(long, value_enum, default_value = "table")]
+    format: Format,
+    /// Write to this file instead of stdout.
+    #[arg(long, short = 'o')]
+    output: Option<PathBuf>,
+}
+
+pub async fn sql(args: SqlArgs) -> anyhow::Result<ExitCode> {
+    let query = match (&args.query, &args.file) {
+        (Some(query), _) => query.clone(),
+        (None, Some(file)) => {
+            std::fs::read_to_string(file).map_err(|e| Error::io(file.display(), e))?
+        }
+        (None, None) => unreachable!("clap requires a query or -f"),
+    };
+    let session = args.snapshot.open(Filters::default()).await?;
+    let df = session.sql(&query).await?;
+    let schema = df.schema().inner().clone();
+    let batches = df
+        .collect()
+        .await
+        .map_err(|e| Error::query("query failed", e))?;
+    emit(args.format, args.output.as_ref(), &schema, &batches)
+}
+
+pub async fn metric(args: MetricArgs) -> anyhow::Result<ExitCode> {
+    if !metrics::names().contains(&args.name.as_str()) {
+        return Err(Error::invalid(
+            "metric",
+            format!(
+                "unknown metric '{}'; choose one of: {}",
+                args.name,
+                metrics::names().join(", ")
+            ),
+        )
+        .into());
+    }
+    let session = args.snapshot.open(args.filters.filters()?).await?;
+    let (schema, batches) = metrics::run(&session, &args.name).await?;
+    emit(args.format, args.output.as_ref(), &schema, &batches)
+}
+
+fn emit(
+    format: Format,
+    output: Option<&PathBuf>,
+    schema: &datafusion::arrow::datatypes::SchemaRef,
+    batches: &[datafusion::arrow::array::RecordBatch],
+) -> anyhow::Result<ExitCode> {
+    match output {
+        Some(path) => {
+            let mut buffer = Vec::new();
+            output::write(format, schema, batches, &mut buffer)?;
+            std::fs::write(path, buffer).with_context(|| format!("writing {}", path.display()))?;
+        }
+        None => {
+            if format == Format::Parquet {
+                return Err(
+                    Error::invalid("--format", "parquet is binary: add --output FILE").into(),
+                );
+            }
+            let mut out = std::io::stdout().lock();
+            output::write(format, schema, batches, &mut out)?;
+            out.flush()?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,107 @@
+//! The library's one error type: every variant names the thing the user must look at
+//! (store, snapshot, table, file, column) so a message alone is enough to act on.
+
+use datafusion::error::DataFusionError;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid store '{location}': {reason}")]
+    InvalidStore { location: String, reason: String },
+
+    #[error("store '{store}': {source}")]
+    Store {
+        store: String,
+        #[source]
+        source: object_store::Error,
+    },
+
+    #[error(
+        "store '{store}' has no complete snapshot (one with a _SUCCESS file); run `snapmetrics snapshots` to see what is there"
+    )]
+    NoCompleteSnapshot { store: String },
+
+    #[error(
+        "snapshot '{id}' not found in store '{store}'; run `snapmetrics snapshots` to list the snapshots"
+    )]
+    SnapshotNotFound { store: String, id: String },
+
+    #[error(
+        "snapshot '{id}' is incomplete (no _SUCCESS file): it may still be being written; pass --allow-incomplete to read it anyway"
+    )]
+    IncompleteSnapshot { id: String },
+
+    #[error("snapshot '{snapshot}': invalid _manifest.json: {reason}")]
+    Manifest { snapshot: String, reason: String },
+
+    #[error("snapshot '{snapshot}': {reason}")]
+    Layout { snapshot: String, reason: String },
+
+    #[error(
+        "snapshot '{snapshot}': required table '{table}' is missing (expected '{table}/' or '{table}.parquet')"
+    )]
+    MissingTable { snapshot: String, table: String },
+
+    #[error("snapshot '{snapshot}', table '{table}', file '{file}': column '{column}' {problem}")]
+    Column {
+        snapshot: String,
+        table: String,
+        file: String,
+        column: String,
+        problem: String,
+    },
+
+    #[error("snapshot '{snapshot}', table '{table}', file '{file}': {reason}")]
+    File {
+        snapshot: String,
+        table: String,
+        file: String,
+        reason: String,
+    },
+
+    #[error(
+        "refused: {statement} is not allowed; snapmetrics SQL is read-only (SELECT, EXPLAIN, SHOW, DESCRIBE)"
+    )]
+    ReadOnly { statement: String },
+
+    #[error("invalid {what}: {reason}")]
+    InvalidArgument { what: String, reason: String },
+
+    #[error("{context}: {source}")]
+    Query {
+        context: String,
+        #[source]
+        source: Box<DataFusionError>,
+    },
+
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    pub(crate) fn query(context: impl Into<String>, source: DataFusionError) -> Self {
+        Error::Query {
+            context: context.into(),
+            source: Box::new(source),
+        }
+    }
+
+    pub(crate) fn invalid(what: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::InvalidArgument {
+            what: what.into(),
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn io(path: impl std::fmt::Display, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.to_string(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! snapmetrics: cohort, activation and vanity metrics over Parquet snapshots of the
+//! app's PostgreSQL tables, computed in-process with Apache DataFusion.
+
+pub mod calendar;
+pub mod cli;
+pub mod error;
+pub mod generate;
+pub mod metrics;
+pub mod output;
+pub mod report;
+pub mod schema;
+pub mod session;
+pub mod snapshot;
+pub mod store;
+pub mod table;
+
+pub use datafusion;
+pub use error::{Error, Result};

@@ -1,0 +1,344 @@
+//! The nightly report: every metric as CSV (plus optional Parquet/JSON copies) and a
+//! manifest that pins inputs, queries and outputs, published all together or not at all.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, RecordBatch};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use futures::{StreamExt, TryStreamExt};
+use object_store::ObjectStoreExt;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::metrics::METRICS;
+use crate::output::{self, Format};
+use crate::session::{Filters, Session, TransactionsSource};
+
+/// Extra copies a report can carry besides its CSV files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    Csv,
+    Parquet,
+    Json,
+}
+
+/// What a report run wrote: file name and SHA-256, in write order.
+#[derive(Debug, Clone, Serialize)]
+pub struct Written {
+    pub files: Vec<OutputFile>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct OutputFile {
+    pub file: String,
+    pub rows: usize,
+    pub sha256: String,
+}
+
+#[derive(Debug, Serialize)]
+struct Manifest<'a> {
+    tool: Tool,
+    snapshot: SnapshotFacts<'a>,
+    settings: Settings<'a>,
+    filters: &'a Filters,
+    inputs: Vec<InputFile>,
+    queries: Vec<QueryHash>,
+    outputs: &'a [OutputFile],
+}
+
+#[derive(Debug, Serialize)]
+struct Tool {
+    name: &'static str,
+    version: &'static str,
+}
+
+#[derive(Debug, Serialize)]
+struct SnapshotFacts<'a> {
+    id: &'a str,
+    as_of: String,
+    as_of_source: crate::snapshot::AsOfSource,
+}
+
+#[derive(Debug, Serialize)]
+struct Settings<'a> {
+    tz: &'a str,
+    transactions_source: TransactionsSource,
+}
+
+#[derive(Debug, Serialize)]
+struct InputFile {
+    table: String,
+    path: String,
+    size: u64,
+    sha256: String,
+}
+
+#[derive(Debug, Serialize)]
+struct QueryHash {
+    name: String,
+    sha256: String,
+}
+
+/// Runs every metric and publishes the files in `out`, replacing a previous report only
+/// when everything was written.
+pub async fn write(session: &Session, out: &Path, formats: &[ReportFormat]) -> Result<Written> {
+    let mut results = Vec::new();
+    for metric in METRICS {
+        let (schema, batches) = crate::metrics::run(session, metric.name).await?;
+        results.push((metric.name, schema, batches));
+    }
+    let inputs = input_checksums(session).await?;
+
+    let staging = Staging::new(out)?;
+    let mut files = Vec::new();
+    for (name, schema, batches) in &results {
+        let (csv_schema, csv_batches) = for_csv(schema, batches)?;
+        files.push(staging.put(
+            &format!("{name}.csv"),
+            Format::Csv,
+            &csv_schema,
+            &csv_batches,
+        )?);
+        if formats.contains(&ReportFormat::Parquet) {
+            files.push(staging.put(
+                &format!("{name}.parquet"),
+                Format::Parquet,
+                schema,
+                batches,
+            )?);
+        }
+        if formats.contains(&ReportFormat::Json) {
+            files.push(staging.put(&format!("{name}.json"), Format::Json, schema, batches)?);
+        }
+    }
+
+    let as_of = session.as_of();
+    let manifest = Manifest {
+        tool: Tool {
+            name: env!("CARGO_PKG_NAME"),
+            version: env!("CARGO_PKG_VERSION"),
+        },
+        snapshot: SnapshotFacts {
+            id: &session.snapshot().id,
+            as_of: as_of
+                .at
+                .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
+            as_of_source: as_of.source,
+        },
+        settings: Settings {
+            tz: session.options().tz.name(),
+            transactions_source: session.transactions_source(),
+        },
+        filters: &session.options().filters,
+        inputs,
+        queries: query_hashes(),
+        outputs: &files,
+    };
+    let mut json = serde_json::to_vec_pretty(&manifest)
+        .map_err(|e| Error::invalid("manifest.json", e.to_string()))?;
+    json.push(b'\n');
+    staging.put_bytes("manifest.json", &json)?;
+    staging.publish()?;
+    Ok(Written { files })
+}
+
+/// Rates and medians as decimals with 6 places, as the report format requires.
+fn for_csv(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+    let target = |t: &DataType| match t {
+        DataType::Float32 | DataType::Float64 => DataType::Decimal128(38, 6),
+        other => other.clone(),
+    };
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| Field::new(f.name(), target(f.data_type()), true))
+        .collect();
+    let csv_schema = Arc::new(Schema::new(fields));
+    let converted = batches
+        .iter()
+        .map(|batch| {
+            let columns = batch
+                .columns()
+                .iter()
+                .zip(csv_schema.fields())
+                .map(|(column, field)| cast(column, field.data_type()))
+                .collect::<std::result::Result<Vec<ArrayRef>, _>>()?;
+            RecordBatch::try_new(csv_schema.clone(), columns)
+        })
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(|e| Error::invalid("report", e.to_string()))?;
+    Ok((csv_schema, converted))
+}
+
+/// The SHA-256 of every view and metric query, so a number can be tied to its SQL.
+fn query_hashes() -> Vec<QueryHash> {
+    let mut hashes: Vec<QueryHash> = crate::session::VIEW_SQL
+        .iter()
+        .chain(
+            METRICS
+                .iter()
+                .map(|m| (m.name, m.sql))
+                .collect::<Vec<_>>()
+                .iter(),
+        )
+        .map(|(name, sql)| QueryHash {
+            name: name.to_string(),
+            sha256: hex(&Sha256::digest(sql.as_bytes())),
+        })
+        .collect();
+    hashes.sort_by(|a, b| a.name.cmp(&b.name));
+    hashes
+}
+
+/// Every input file's size and SHA-256, relative to the snapshot folder.
+async fn input_checksums(session: &Session) -> Result<Vec<InputFile>> {
+    let store = session.store();
+    let snapshot = session.snapshot();
+    let prefix = store.child([snapshot.id.as_str()]);
+    let files: Vec<(String, object_store::ObjectMeta)> = session
+        .tables()
+        .iter()
+        .flat_map(|t| t.files.iter().map(move |f| (t.name.clone(), f.clone())))
+        .collect();
+    let mut inputs: Vec<InputFile> = futures::stream::iter(files)
+        .map(|(table, meta)| {
+            let prefix = prefix.clone();
+            async move {
+                let bytes = store
+                    .object_store()
+                    .get(&meta.location)
+                    .await
+                    .map_err(|e| store.error(e))?
+                    .bytes()
+                    .await
+                    .map_err(|e| store.error(e))?;
+                let sha256 = tokio::task::spawn_blocking(move || hex(&Sha256::digest(&bytes)))
+                    .await
+                    .map_err(|e| Error::invalid("checksum", e.to_string()))?;
+                let path = meta
+                    .location
+                    .prefix_match(&prefix)
+                    .map(|parts| {
+                        parts
+                            .map(|p| p.as_ref().to_string())
+                            .collect::<Vec<_>>()
+                            .join("/")
+                    })
+                    .unwrap_or_else(|| meta.location.to_string());
+                Ok::<_, Error>(InputFile {
+                    table,
+                    path,
+                    size: meta.size,
+                    sha256,
+                })
+            }
+        })
+        .buffered(4)
+        .try_collect()
+        .await?;
+    inputs.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(inputs)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A temporary folder beside the report folder; renamed into place at the end.
+struct Staging {
+    dir: PathBuf,
+    out: PathBuf,
+    published: bool,
+}
+
+impl Staging {
+    fn new(out: &Path) -> Result<Self> {
+        let name = out
+            .file_name()
+            .ok_or_else(|| {
+                Error::invalid("--out", format!("'{}' has no folder name", out.display()))
+            })?
+            .to_string_lossy()
+            .to_string();
+        let parent = out
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        if !parent.is_dir() {
+            return Err(Error::invalid(
+                "--out",
+                format!("the parent folder '{}' does not exist", parent.display()),
+            ));
+        }
+        if out.exists() && !out.is_dir() {
+            return Err(Error::invalid(
+                "--out",
+                format!("'{}' exists and is not a folder", out.display()),
+            ));
+        }
+        let dir = parent.join(format!(".{name}.tmp-{}", std::process::id()));
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).map_err(|e| Error::io(dir.display(), e))?;
+        }
+        std::fs::create_dir(&dir).map_err(|e| Error::io(dir.display(), e))?;
+        Ok(Staging {
+            dir,
+            out: out.to_path_buf(),
+            published: false,
+        })
+    }
+
+    fn put(
+        &self,
+        file: &str,
+        format: Format,
+        schema: &SchemaRef,
+        batches: &[RecordBatch],
+    ) -> Result<OutputFile> {
+        let mut bytes = Vec::new();
+        output::write(format, schema, batches, &mut bytes)?;
+        self.put_bytes(file, &bytes)?;
+        Ok(OutputFile {
+            file: file.to_string(),
+            rows: batches.iter().map(|b| b.num_rows()).sum(),
+            sha256: hex(&Sha256::digest(&bytes)),
+        })
+    }
+
+    fn put_bytes(&self, file: &str, bytes: &[u8]) -> Result<()> {
+        let path = self.dir.join(file);
+        std::fs::write(&path, bytes).map_err(|e| Error::io(path.display(), e))
+    }
+
+    /// Swaps the staged folder in. The old report is moved aside first and deleted last,
+    /// so at every moment one complete report exists on disk.
+    fn publish(mut self) -> Result<()> {
+        let backup = self.dir.with_extension("old");
+        let had_previous = self.out.exists();
+        if had_previous {
+            std::fs::rename(&self.out, &backup).map_err(|e| Error::io(self.out.display(), e))?;
+        }
+        if let Err(e) = std::fs::rename(&self.dir, &self.out) {
+            if had_previous {
+                let _ = std::fs::rename(&backup, &self.out);
+            }
+            return Err(Error::io(self.out.display(), e));
+        }
+        self.published = true;
+        if had_previous {
+            std::fs::remove_dir_all(&backup).map_err(|e| Error::io(backup.display(), e))?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if !self.published {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}

@@ -1,0 +1,457 @@
+//! The only place a DataFusion session is built: source tables, the shared
+//! data-quality views, calendars and the filter views every metric reads.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use chrono_tz::Tz;
+use datafusion::arrow::array::{Array, Int32Array, TimestampMicrosecondArray};
+use datafusion::common::ScalarValue;
+use datafusion::common::config::ConfigOptions;
+use datafusion::datasource::MemTable;
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::{DataFrame, SQLOptions, SessionConfig, SessionContext};
+use serde::Serialize;
+
+use crate::calendar::{self, Calendar, LocalTime};
+use crate::error::{Error, Result};
+use crate::schema::{self, TableSpec, Visibility};
+use crate::snapshot::{AsOf, AsOfSource, Snapshot};
+use crate::store::Store;
+use crate::table::{self, SourceTable};
+
+/// Which copy of the transaction facts `transactions_all` reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum TransactionsSource {
+    /// `l1_transaction_facts` mapped through `l0_user_tokenization`.
+    L1,
+    /// The legacy `transactions` table.
+    Legacy,
+}
+
+/// The metric filters; bound as values into the views, never spliced into SQL.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Filters {
+    pub from: Option<NaiveDate>,
+    pub to: Option<NaiveDate>,
+    pub active_only: bool,
+    pub event_types: Vec<String>,
+    pub bank: Option<String>,
+}
+
+impl Default for Filters {
+    fn default() -> Self {
+        Filters {
+            from: None,
+            to: None,
+            active_only: false,
+            event_types: vec!["login".to_string(), "dashboard_access".to_string()],
+            bank: None,
+        }
+    }
+}
+
+/// Everything that shapes a session besides the snapshot itself.
+#[derive(Debug, Clone)]
+pub struct SessionOptions {
+    pub include_pii: bool,
+    pub tz: Tz,
+    pub transactions_source: Option<TransactionsSource>,
+    pub filters: Filters,
+    /// Bytes the query engine may hold before spilling or failing.
+    pub memory_limit: Option<usize>,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        SessionOptions {
+            include_pii: false,
+            tz: Tz::UTC,
+            transactions_source: None,
+            filters: Filters::default(),
+            memory_limit: None,
+        }
+    }
+}
+
+/// Views registered on top of the source tables, in dependency order.
+const CHECKED_VIEWS: [(&str, &str); 6] = [
+    ("users", include_str!("../queries/views/users_checked.sql")),
+    (
+        "l0_user_tokenization",
+        include_str!("../queries/views/l0_user_tokenization_checked.sql"),
+    ),
+    ("transactions_all", ""),
+    (
+        "transactions",
+        include_str!("../queries/views/transactions_checked.sql"),
+    ),
+    (
+        "user_events",
+        include_str!("../queries/views/user_events_checked.sql"),
+    ),
+    (
+        "onboarding_responses",
+        include_str!("../queries/views/onboarding_responses_checked.sql"),
+    ),
+];
+
+/// `<table>_clean`: the rows of `<table>_checked` that pass every check.
+const CLEAN_VIEW: &str = "SELECT * EXCLUDE (dq_check) FROM {checked} WHERE dq_check IS NULL";
+
+const TRANSACTIONS_ALL_L1: &str = include_str!("../queries/views/transactions_all_l1.sql");
+const TRANSACTIONS_ALL_LEGACY: &str = include_str!("../queries/views/transactions_all_legacy.sql");
+
+const FILTER_VIEWS: [(&str, &str); 4] = [
+    (
+        "report_users",
+        include_str!("../queries/views/report_users.sql"),
+    ),
+    (
+        "cohort_users",
+        include_str!("../queries/views/cohort_users.sql"),
+    ),
+    (
+        "cohort_weeks",
+        include_str!("../queries/views/cohort_weeks.sql"),
+    ),
+    (
+        "engagement_weeks",
+        include_str!("../queries/views/engagement_weeks.sql"),
+    ),
+];
+
+/// Every view's SQL by name, for the report manifest.
+pub const VIEW_SQL: [(&str, &str); 12] = [
+    ("users_checked", CHECKED_VIEWS[0].1),
+    ("l0_user_tokenization_checked", CHECKED_VIEWS[1].1),
+    ("transactions_all_l1", TRANSACTIONS_ALL_L1),
+    ("transactions_all_legacy", TRANSACTIONS_ALL_LEGACY),
+    ("transactions_checked", CHECKED_VIEWS[3].1),
+    ("user_events_checked", CHECKED_VIEWS[4].1),
+    ("onboarding_responses_checked", CHECKED_VIEWS[5].1),
+    ("report_users", FILTER_VIEWS[0].1),
+    ("cohort_users", FILTER_VIEWS[1].1),
+    ("cohort_weeks", FILTER_VIEWS[2].1),
+    ("engagement_weeks", FILTER_VIEWS[3].1),
+    ("clean", CLEAN_VIEW),
+];
+
+/// A snapshot registered for querying.
+pub struct Session {
+    ctx: SessionContext,
+    store: Store,
+    snapshot: Snapshot,
+    as_of: AsOf,
+    options: SessionOptions,
+    tables: Vec<SourceTable>,
+    transactions_source: TransactionsSource,
+}
+
+impl Session {
+    /// Registers every table of `snapshot`, checking each file's schema first.
+    pub async fn open(store: &Store, snapshot: Snapshot, options: SessionOptions) -> Result<Self> {
+        let ctx = context(store, options.memory_limit)?;
+        ctx.register_udf(LocalTime::udf());
+
+        let missing = |table: &str| Error::MissingTable {
+            snapshot: snapshot.id.clone(),
+            table: table.to_string(),
+        };
+        for required in ["users", "user_events", "onboarding_responses"] {
+            if snapshot.table(required).is_none() {
+                return Err(missing(required));
+            }
+        }
+        let has_l1 = snapshot.table("l1_transaction_facts").is_some();
+        let has_tokens = snapshot.table("l0_user_tokenization").is_some();
+        let has_legacy = snapshot.table("transactions").is_some();
+        let transactions_source = match options.transactions_source {
+            Some(TransactionsSource::L1) if !has_l1 => return Err(missing("l1_transaction_facts")),
+            Some(TransactionsSource::L1) if !has_tokens => {
+                return Err(missing("l0_user_tokenization"));
+            }
+            Some(TransactionsSource::Legacy) if !has_legacy => return Err(missing("transactions")),
+            Some(source) => source,
+            None if has_l1 && has_tokens => TransactionsSource::L1,
+            None if has_legacy => TransactionsSource::Legacy,
+            None if has_l1 => return Err(missing("l0_user_tokenization")),
+            None => return Err(missing("transactions")),
+        };
+
+        let mut tables = Vec::new();
+        for files in snapshot.tables.values() {
+            let spec = schema::spec(&files.name).unwrap_or(&UNSPECIFIED);
+            if !options.include_pii && spec.extra_visibility == Visibility::Pii {
+                continue;
+            }
+            let registered =
+                table::register(&ctx, store, &snapshot, spec, files, options.include_pii).await?;
+            tables.push(registered);
+        }
+        if !has_tokens {
+            let schema = schema::exposed_schema(&schema::L0_USER_TOKENIZATION, &[], false);
+            let empty = MemTable::try_new(schema, vec![vec![]])
+                .map_err(|e| Error::query("registering l0_user_tokenization", e))?;
+            register(&ctx, "l0_user_tokenization", Arc::new(empty))?;
+        }
+
+        let as_of = match snapshot.as_of_hint() {
+            Some(as_of) => as_of,
+            None => AsOf {
+                at: max_created_at(&ctx, &snapshot.id).await?,
+                source: AsOfSource::MaxUserCreatedAt,
+            },
+        };
+
+        let session = Session {
+            ctx,
+            store: store.clone(),
+            snapshot,
+            as_of,
+            options,
+            tables,
+            transactions_source,
+        };
+        session.register_views().await?;
+        Ok(session)
+    }
+
+    async fn register_views(&self) -> Result<()> {
+        let params = self.params();
+        for (table, sql) in CHECKED_VIEWS {
+            if table == "transactions_all" {
+                let sql = match self.transactions_source {
+                    TransactionsSource::L1 => TRANSACTIONS_ALL_L1,
+                    TransactionsSource::Legacy => TRANSACTIONS_ALL_LEGACY,
+                };
+                self.register_view("transactions_all", sql, &params).await?;
+                continue;
+            }
+            let checked = format!("{table}_checked");
+            self.register_view(&checked, sql, &params).await?;
+            let clean = CLEAN_VIEW.replace("{checked}", &checked);
+            self.register_view(&format!("{table}_clean"), &clean, &params)
+                .await?;
+        }
+
+        let first_signup =
+            first_timestamp(&self.ctx, "SELECT min(created_at) FROM users_clean").await?;
+        let calendar = Calendar {
+            tz: self.options.tz,
+            as_of: self.as_of.at,
+            first_day: Calendar::local_date(self.options.tz, first_signup.unwrap_or(self.as_of.at)),
+        };
+        register(&self.ctx, "calendar_weeks", Arc::new(calendar.weeks()?))?;
+        register(&self.ctx, "calendar_months", Arc::new(calendar.months()?))?;
+
+        let max_steps = single_value(
+            &self.ctx,
+            "SELECT max(total_steps) FROM onboarding_responses_clean",
+        )
+        .await?;
+        let max_steps = max_steps
+            .as_ref()
+            .and_then(|a| a.as_any().downcast_ref::<Int32Array>())
+            .map_or(0, |a| a.value(0));
+        register(
+            &self.ctx,
+            "onboarding_steps",
+            Arc::new(calendar::steps(max_steps)?),
+        )?;
+        register(
+            &self.ctx,
+            "engagement_event_types",
+            Arc::new(calendar::event_types(&self.options.filters.event_types)?),
+        )?;
+
+        for (name, sql) in FILTER_VIEWS {
+            self.register_view(name, sql, &params).await?;
+        }
+        Ok(())
+    }
+
+    async fn register_view(
+        &self,
+        name: &str,
+        sql: &str,
+        params: &[(&str, ScalarValue)],
+    ) -> Result<()> {
+        let context = || format!("defining view '{name}'");
+        let df = self
+            .ctx
+            .sql_with_options(sql, read_only())
+            .await
+            .map_err(|e| Error::query(context(), e))?
+            .with_param_values(params.to_vec())
+            .map_err(|e| Error::query(context(), e))?;
+        register(&self.ctx, name, df.into_view())
+    }
+
+    /// The values every view and metric query binds: `$as_of`, `$tz` and the filters.
+    pub fn params(&self) -> Vec<(&'static str, ScalarValue)> {
+        let filters = &self.options.filters;
+        let date = |d: Option<NaiveDate>| {
+            ScalarValue::Date32(d.map(|d| {
+                (d - NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default()).num_days() as i32
+            }))
+        };
+        vec![
+            (
+                "as_of",
+                ScalarValue::TimestampMicrosecond(
+                    Some(self.as_of.at.timestamp_micros()),
+                    Some("UTC".into()),
+                ),
+            ),
+            (
+                "tz",
+                ScalarValue::Utf8(Some(self.options.tz.name().to_string())),
+            ),
+            ("from", date(filters.from)),
+            ("to", date(filters.to)),
+            (
+                "active_only",
+                ScalarValue::Boolean(Some(filters.active_only)),
+            ),
+            ("bank", ScalarValue::Utf8(filters.bank.clone())),
+        ]
+    }
+
+    /// Plans read-only SQL: DDL, DML, COPY and SET are refused with a clear message.
+    pub async fn sql(&self, sql: &str) -> Result<DataFrame> {
+        self.ctx
+            .sql_with_options(sql, read_only())
+            .await
+            .map_err(|e| refusal(sql, e))
+    }
+
+    /// Plans a metric query with the session's parameters bound.
+    pub async fn query(&self, name: &str, sql: &str) -> Result<DataFrame> {
+        self.sql(sql)
+            .await?
+            .with_param_values(self.params())
+            .map_err(|e| Error::query(format!("query '{name}'"), e))
+    }
+
+    pub fn context(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn snapshot(&self) -> &Snapshot {
+        &self.snapshot
+    }
+
+    pub fn as_of(&self) -> AsOf {
+        self.as_of
+    }
+
+    pub fn options(&self) -> &SessionOptions {
+        &self.options
+    }
+
+    pub fn tables(&self) -> &[SourceTable] {
+        &self.tables
+    }
+
+    pub fn transactions_source(&self) -> TransactionsSource {
+        self.transactions_source
+    }
+}
+
+/// Tables the spec does not name: registered as found, every column visible.
+const UNSPECIFIED: TableSpec = TableSpec {
+    name: "",
+    columns: &[],
+    extra_visibility: Visibility::Public,
+};
+
+fn context(store: &Store, memory_limit: Option<usize>) -> Result<SessionContext> {
+    let mut options = ConfigOptions::new();
+    options.execution.parquet.schema_force_view_types = false;
+    options.execution.listing_table_ignore_subdirectory = false;
+    options.catalog.information_schema = true;
+    let config = SessionConfig::from(options);
+    let mut runtime = RuntimeEnvBuilder::new().with_object_list_cache_limit(64 * 1024 * 1024);
+    if let Some(bytes) = memory_limit {
+        runtime = runtime.with_memory_pool(Arc::new(FairSpillPool::new(bytes)));
+    }
+    let runtime = runtime
+        .build_arc()
+        .map_err(|e| Error::query("building the query runtime", e))?;
+    let ctx = SessionContext::new_with_config_rt(config, runtime);
+    ctx.register_object_store(
+        store.object_store_url().as_ref(),
+        store.object_store().clone(),
+    );
+    Ok(ctx)
+}
+
+fn read_only() -> SQLOptions {
+    SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false)
+}
+
+fn refusal(sql: &str, error: datafusion::error::DataFusionError) -> Error {
+    let message = error.to_string();
+    if message.contains("not supported")
+        && (message.contains("DDL") || message.contains("DML") || message.contains("Statement"))
+    {
+        let statement = sql.split_whitespace().take(3).collect::<Vec<_>>().join(" ");
+        return Error::ReadOnly {
+            statement: format!("'{statement}'"),
+        };
+    }
+    Error::query("query failed", error)
+}
+
+fn register(
+    ctx: &SessionContext,
+    name: &str,
+    table: Arc<dyn datafusion::datasource::TableProvider>,
+) -> Result<()> {
+    ctx.register_table(name, table)
+        .map(|_| ())
+        .map_err(|e| Error::query(format!("registering '{name}'"), e))
+}
+
+async fn max_created_at(ctx: &SessionContext, snapshot: &str) -> Result<DateTime<Utc>> {
+    first_timestamp(ctx, "SELECT max(created_at) FROM users")
+        .await?
+        .ok_or_else(|| Error::Layout {
+            snapshot: snapshot.to_string(),
+            reason: "cannot tell as_of: no _manifest.json exported_at, the id is not a date, and users is empty".to_string(),
+        })
+}
+
+/// The one non-NULL value a single-value query returns, if any.
+async fn single_value(ctx: &SessionContext, sql: &str) -> Result<Option<Arc<dyn Array>>> {
+    let batches = ctx
+        .sql(sql)
+        .await
+        .map_err(|e| Error::query(sql, e))?
+        .collect()
+        .await
+        .map_err(|e| Error::query(sql, e))?;
+    Ok(batches
+        .iter()
+        .find(|b| b.num_rows() > 0)
+        .map(|b| b.column(0).clone())
+        .filter(|c| c.is_valid(0)))
+}
+
+async fn first_timestamp(ctx: &SessionContext, sql: &str) -> Result<Option<DateTime<Utc>>> {
+    Ok(single_value(ctx, sql)
+        .await?
+        .as_ref()
+        .and_then(|a| a.as_any().downcast_ref::<TimestampMicrosecondArray>())
+        .and_then(|a| DateTime::from_timestamp_micros(a.value(0))))
+}

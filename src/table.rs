@@ -1,0 +1,242 @@
+//! Source tables: every file's footer is checked against the canonical schema, then the
+//! table is registered as one DataFusion listing table over exactly the files found.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::{DataType, Field, SchemaRef};
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::execution::cache::cache_manager::{CachedFileList, TableScopedPath};
+use datafusion::prelude::SessionContext;
+use datafusion_datasource_parquet::metadata::DFParquetMetadata;
+use futures::{StreamExt, TryStreamExt};
+use object_store::ObjectMeta;
+
+use crate::error::{Error, Result};
+use crate::schema::{Presence, TableSpec, Visibility, normalise_extra};
+use crate::snapshot::{Snapshot, TableFiles};
+use crate::store::Store;
+
+/// How many footers are fetched at once (matters on S3, harmless locally).
+const FOOTER_CONCURRENCY: usize = 16;
+
+/// A registered source table and what was learnt while checking it.
+#[derive(Debug, Clone)]
+pub struct SourceTable {
+    pub name: String,
+    pub schema: SchemaRef,
+    pub files: Vec<ObjectMeta>,
+    /// Rows per the Parquet footers.
+    pub rows: u64,
+}
+
+struct FileFacts {
+    schema: SchemaRef,
+    rows: u64,
+}
+
+/// Checks every file of `files` against `spec` and registers the table in `ctx`.
+pub async fn register(
+    ctx: &SessionContext,
+    store: &Store,
+    snapshot: &Snapshot,
+    spec: &TableSpec,
+    files: &TableFiles,
+    include_pii: bool,
+) -> Result<SourceTable> {
+    let facts: Vec<FileFacts> = futures::stream::iter(files.files.iter())
+        .map(|meta| read_footer(ctx, store, snapshot, &files.name, meta))
+        .buffered(FOOTER_CONCURRENCY)
+        .try_collect()
+        .await?;
+
+    let visible = |v: Visibility| match v {
+        Visibility::Public => true,
+        Visibility::Pii => include_pii,
+        Visibility::Secret => false,
+    };
+    let column_error = |file: &ObjectMeta, column: &str, problem: String| Error::Column {
+        snapshot: snapshot.id.clone(),
+        table: files.name.clone(),
+        file: file.location.to_string(),
+        column: column.to_string(),
+        problem,
+    };
+
+    let mut extras: BTreeMap<String, (usize, Field, &ObjectMeta)> = BTreeMap::new();
+    for (meta, fact) in files.files.iter().zip(&facts) {
+        for column in spec.columns.iter().filter(|c| visible(c.visibility)) {
+            match fact.schema.field_with_name(column.name) {
+                Ok(field) if !column.kind.accepts(field.data_type()) => {
+                    return Err(column_error(
+                        meta,
+                        column.name,
+                        format!(
+                            "has type {}, expected {}",
+                            field.data_type(),
+                            column.kind.expected()
+                        ),
+                    ));
+                }
+                Ok(_) => {}
+                Err(_) if column.presence == Presence::Required => {
+                    return Err(column_error(
+                        meta,
+                        column.name,
+                        format!("is missing, expected {}", column.kind.expected()),
+                    ));
+                }
+                Err(_) => {}
+            }
+        }
+        if !visible(spec.extra_visibility) {
+            continue;
+        }
+        for (position, field) in fact.schema.fields().iter().enumerate() {
+            if spec.column(field.name()).is_some() {
+                continue;
+            }
+            let normalised = Field::new(field.name(), normalise_extra(field.data_type()), true);
+            match extras.get(field.name()) {
+                Some((_, seen, first)) if seen.data_type() != normalised.data_type() => {
+                    return Err(column_error(
+                        meta,
+                        field.name(),
+                        format!(
+                            "has type {}, but '{}' has {}; all files of a table must agree",
+                            field.data_type(),
+                            first.location,
+                            seen.data_type()
+                        ),
+                    ));
+                }
+                Some(_) => {}
+                None => {
+                    extras.insert(field.name().clone(), (position, normalised, meta));
+                }
+            }
+        }
+    }
+    let mut extras: Vec<(usize, Field)> = extras.into_values().map(|(p, f, _)| (p, f)).collect();
+    extras.sort_by_key(|(position, _)| *position);
+    let extras: Vec<Field> = extras.into_iter().map(|(_, f)| f).collect();
+
+    let partitions = partition_columns(snapshot, files, &extras, spec)?;
+    let file_schema = crate::schema::exposed_schema(spec, &extras, include_pii);
+
+    let url = ListingTableUrl::parse(store.url_of(&files.location, files.is_dir))
+        .map_err(|e| Error::query(format!("table '{}'", files.name), e))?;
+    let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+        .with_file_extension(".parquet")
+        .with_table_partition_cols(partitions);
+    let config = ListingTableConfig::new(url)
+        .with_listing_options(options)
+        .with_schema(file_schema);
+    let table = ListingTable::try_new(config)
+        .map_err(|e| Error::query(format!("table '{}'", files.name), e))?;
+    seed_listing(ctx, files);
+    let schema = datafusion::datasource::TableProvider::schema(&table);
+    ctx.register_table(files.name.as_str(), Arc::new(table))
+        .map_err(|e| Error::query(format!("registering table '{}'", files.name), e))?;
+
+    Ok(SourceTable {
+        name: files.name.clone(),
+        schema,
+        files: files.files.clone(),
+        rows: facts.iter().map(|f| f.rows).sum(),
+    })
+}
+
+/// Hands DataFusion the file list found by the snapshot listing, so it never lists the
+/// table again and reads exactly the files that were checked (no stray files).
+fn seed_listing(ctx: &SessionContext, files: &TableFiles) {
+    if let Some(cache) = ctx.runtime_env().cache_manager.get_list_files_cache() {
+        let key = TableScopedPath {
+            table: None,
+            path: files.location.clone(),
+        };
+        cache.put(&key, CachedFileList::new(files.files.clone()));
+    }
+}
+
+async fn read_footer(
+    ctx: &SessionContext,
+    store: &Store,
+    snapshot: &Snapshot,
+    table: &str,
+    meta: &ObjectMeta,
+) -> Result<FileFacts> {
+    let unreadable = |e: datafusion::error::DataFusionError| Error::File {
+        snapshot: snapshot.id.clone(),
+        table: table.to_string(),
+        file: meta.location.to_string(),
+        reason: format!("not a readable Parquet file: {e}"),
+    };
+    let cache = ctx.runtime_env().cache_manager.get_file_metadata_cache();
+    let footer = DFParquetMetadata::new(store.object_store().as_ref(), meta)
+        .with_file_metadata_cache(Some(cache));
+    let metadata = footer.fetch_metadata().await.map_err(unreadable)?;
+    let schema = footer.fetch_schema().await.map_err(unreadable)?;
+    let rows = metadata
+        .row_groups()
+        .iter()
+        .map(|rg| rg.num_rows().max(0) as u64)
+        .sum();
+    Ok(FileFacts {
+        schema: Arc::new(schema),
+        rows,
+    })
+}
+
+/// Hive `key=value` folders become string columns, unless the files carry the column.
+fn partition_columns(
+    snapshot: &Snapshot,
+    files: &TableFiles,
+    extras: &[Field],
+    spec: &TableSpec,
+) -> Result<Vec<(String, DataType)>> {
+    if !files.is_dir {
+        return Ok(Vec::new());
+    }
+    let keys_of = |meta: &ObjectMeta| -> Vec<String> {
+        let parts: Vec<String> = meta
+            .location
+            .prefix_match(&files.location)
+            .map(|parts| parts.map(|p| p.as_ref().to_string()).collect())
+            .unwrap_or_default();
+        let folders = &parts[..parts.len().saturating_sub(1)];
+        folders
+            .iter()
+            .filter_map(|p| p.split_once('=').map(|(k, _)| k.to_string()))
+            .collect()
+    };
+    let mut files_iter = files.files.iter();
+    let Some(first) = files_iter.next() else {
+        return Ok(Vec::new());
+    };
+    let keys = keys_of(first);
+    for meta in files_iter {
+        if keys_of(meta) != keys {
+            return Err(Error::File {
+                snapshot: snapshot.id.clone(),
+                table: files.name.clone(),
+                file: meta.location.to_string(),
+                reason: format!(
+                    "Hive partition folders ({}) differ from '{}' ({}); all files of a table must be partitioned alike",
+                    keys_of(meta).join("/"),
+                    first.location,
+                    keys.join("/")
+                ),
+            });
+        }
+    }
+    let in_files = |k: &str| spec.column(k).is_some() || extras.iter().any(|f| f.name() == k);
+    Ok(keys
+        .into_iter()
+        .filter(|k| !in_files(k))
+        .map(|k| (k, DataType::Utf8))
+        .collect())
+}
