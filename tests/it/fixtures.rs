@@ -1,0 +1,240 @@
+//! Tiny handcrafted snapshots written as real Parquet files in a temporary store.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate};
+use snapmetrics::datafusion::arrow::array::{
+    ArrayRef, BooleanArray, Date32Array, Decimal128Array, Int32Array, Int64Array, RecordBatch,
+    StringArray, TimestampMicrosecondArray,
+};
+use snapmetrics::datafusion::arrow::datatypes::{DataType, Field, Schema};
+use snapmetrics::datafusion::parquet::arrow::ArrowWriter;
+use snapmetrics::session::{Session, SessionOptions};
+use snapmetrics::snapshot::Snapshot;
+use snapmetrics::store::Store;
+use tempfile::TempDir;
+
+pub struct Fixture {
+    pub dir: TempDir,
+    pub id: String,
+}
+
+impl Fixture {
+    /// A complete (with `_SUCCESS`) but still empty snapshot `id`.
+    pub fn new(id: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir_all(dir.path().join(id)).expect("snapshot dir");
+        std::fs::write(dir.path().join(id).join("_SUCCESS"), b"").expect("_SUCCESS");
+        Fixture {
+            dir,
+            id: id.to_string(),
+        }
+    }
+
+    pub fn store(&self) -> String {
+        self.dir.path().display().to_string()
+    }
+
+    pub fn snapshot_dir(&self) -> PathBuf {
+        self.dir.path().join(&self.id)
+    }
+
+    /// Writes `batch` as a Parquet file at `rel` inside the snapshot.
+    pub fn write(&self, rel: &str, batch: &RecordBatch) -> &Self {
+        write_parquet(&self.snapshot_dir().join(rel), batch);
+        self
+    }
+
+    pub fn write_bytes(&self, rel: &str, bytes: &[u8]) -> &Self {
+        let path = self.snapshot_dir().join(rel);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("dirs");
+        std::fs::write(path, bytes).expect("write");
+        self
+    }
+
+    /// The required tables, empty, so a test only writes what it is about.
+    pub fn with_empty_tables(&self) -> &Self {
+        self.write("users.parquet", &users(&[]));
+        self.write("user_events.parquet", &events(&[]));
+        self.write("onboarding_responses.parquet", &onboarding(&[]));
+        self.write("transactions.parquet", &transactions(&[]));
+        self
+    }
+
+    pub async fn open(&self, options: SessionOptions) -> snapmetrics::Result<Session> {
+        let store = Store::open(&self.store())?;
+        let snapshot = Snapshot::open(&store, &self.id, false).await?;
+        Session::open(&store, snapshot, options).await
+    }
+
+    pub async fn session(&self) -> Session {
+        self.open(SessionOptions::default()).await.expect("session opens")
+    }
+}
+
+pub fn write_parquet(path: &Path, batch: &RecordBatch) {
+    std::fs::create_dir_all(path.parent().expect("parent")).expect("dirs");
+    let file = std::fs::File::create(path).expect("create");
+    let mut writer = ArrowWriter::try_new(file, batch.schema(), None).expect("writer");
+    writer.write(batch).expect("write");
+    writer.close().expect("close");
+}
+
+/// Microseconds since the epoch of an RFC 3339 time.
+pub fn us(text: &str) -> i64 {
+    DateTime::parse_from_rfc3339(text)
+        .unwrap_or_else(|e| panic!("{text}: {e}"))
+        .timestamp_micros()
+}
+
+pub fn day(text: &str) -> i32 {
+    let d: NaiveDate = text.parse().expect("date");
+    (d - NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")).num_days() as i32
+}
+
+pub fn ts_utc() -> DataType {
+    snapmetrics::schema::timestamp_utc()
+}
+
+pub fn batch(fields: Vec<(&str, DataType)>, columns: Vec<ArrayRef>) -> RecordBatch {
+    let fields: Vec<Field> = fields
+        .into_iter()
+        .map(|(n, t)| Field::new(n, t, true))
+        .collect();
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).expect("batch")
+}
+
+fn timestamps(values: impl IntoIterator<Item = Option<i64>>) -> ArrayRef {
+    Arc::new(TimestampMicrosecondArray::from(values.into_iter().collect::<Vec<_>>()).with_timezone("UTC"))
+}
+
+/// users: (id, created_at, is_active)
+pub fn users(rows: &[(i64, &str, Option<bool>)]) -> RecordBatch {
+    batch(
+        vec![
+            ("id", DataType::Int64),
+            ("email", DataType::Utf8),
+            ("password_hash", DataType::Utf8),
+            ("display_name", DataType::Utf8),
+            ("login_attempts", DataType::Int32),
+            ("created_at", ts_utc()),
+            ("is_active", DataType::Boolean),
+        ],
+        vec![
+            Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.0))),
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| format!("u{}@example.com", r.0)))),
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|_| "$argon2id$secret"))),
+            Arc::new(StringArray::from_iter(rows.iter().map(|_| None::<&str>))),
+            Arc::new(Int32Array::from_iter_values(rows.iter().map(|_| 0))),
+            timestamps(rows.iter().map(|r| Some(us(r.1)))),
+            Arc::new(BooleanArray::from(rows.iter().map(|r| r.2).collect::<Vec<_>>())),
+        ],
+    )
+}
+
+/// user_events: (id, user_id, event_type, event_timestamp)
+pub fn events(rows: &[(i64, i64, &str, &str)]) -> RecordBatch {
+    batch(
+        vec![
+            ("id", DataType::Int64),
+            ("user_id", DataType::Int64),
+            ("event_type", DataType::Utf8),
+            ("event_timestamp", ts_utc()),
+            ("metadata", DataType::Utf8),
+        ],
+        vec![
+            Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.0))),
+            Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.1))),
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.2))),
+            timestamps(rows.iter().map(|r| Some(us(r.3)))),
+            Arc::new(StringArray::from_iter(rows.iter().map(|_| None::<&str>))),
+        ],
+    )
+}
+
+/// onboarding_responses: (id, user_id, started_at, total_steps, last_step_completed, completed_at)
+pub fn onboarding(rows: &[(i64, i64, &str, i32, i32, Option<&str>)]) -> RecordBatch {
+    batch(
+        vec![
+            ("id", DataType::Int64),
+            ("user_id", DataType::Int64),
+            ("started_at", ts_utc()),
+            ("total_steps", DataType::Int32),
+            ("last_step_completed", DataType::Int32),
+            ("completed_at", ts_utc()),
+            ("responses", DataType::Utf8),
+            ("updated_at", ts_utc()),
+        ],
+        vec![
+            Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.0))),
+            Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.1))),
+            timestamps(rows.iter().map(|r| Some(us(r.2)))),
+            Arc::new(Int32Array::from_iter_values(rows.iter().map(|r| r.3))),
+            Arc::new(Int32Array::from_iter_values(rows.iter().map(|r| r.4))),
+            timestamps(rows.iter().map(|r| r.5.map(us))),
+            Arc::new(StringArray::from_iter(rows.iter().map(|_| Some("{}")))),
+            timestamps(rows.iter().map(|r| Some(us(r.2)))),
+        ],
+    )
+}
+
+/// Legacy transactions: (id, user_id, date, account, created_at, upload_session_id)
+pub fn transactions(rows: &[(i64, i64, &str, Option<&str>, &str, Option<&str>)]) -> RecordBatch {
+    batch(
+        vec![
+            ("id", DataType::Int64),
+            ("user_id", DataType::Int64),
+            ("date", DataType::Date32),
+            ("description", DataType::Utf8),
+            ("merchant", DataType::Utf8),
+            ("amount", DataType::Decimal128(18, 2)),
+            ("cashflow", DataType::Utf8),
+            ("account", DataType::Utf8),
+            ("category", DataType::Utf8),
+            ("label", DataType::Utf8),
+            ("created_at", ts_utc()),
+            ("upload_session_id", DataType::Utf8),
+        ],
+        vec![
+            Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.0))),
+            Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.1))),
+            Arc::new(Date32Array::from_iter_values(rows.iter().map(|r| day(r.2)))),
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|_| "CARD PAYMENT"))),
+            Arc::new(StringArray::from_iter(rows.iter().map(|_| None::<&str>))),
+            Arc::new(
+                Decimal128Array::from_iter_values(rows.iter().map(|_| 1234))
+                    .with_precision_and_scale(18, 2)
+                    .expect("decimal"),
+            ),
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|_| "out"))),
+            Arc::new(StringArray::from_iter(rows.iter().map(|r| r.3))),
+            Arc::new(StringArray::from_iter(rows.iter().map(|_| None::<&str>))),
+            Arc::new(StringArray::from_iter(rows.iter().map(|_| None::<&str>))),
+            timestamps(rows.iter().map(|r| Some(us(r.4)))),
+            Arc::new(StringArray::from_iter(rows.iter().map(|r| r.5))),
+        ],
+    )
+}
+
+/// Runs SQL and returns the rows as CSV lines (header first).
+pub async fn csv(session: &Session, sql: &str) -> Vec<String> {
+    let df = session.sql(sql).await.expect("plans");
+    let schema = df.schema().inner().clone();
+    let batches = df.collect().await.expect("runs");
+    let mut out = Vec::new();
+    snapmetrics::output::write(snapmetrics::output::Format::Csv, &schema, &batches, &mut out).expect("csv");
+    String::from_utf8(out).expect("utf8").lines().map(str::to_string).collect()
+}
+
+/// Writes the report into a temp folder and returns one file's lines.
+pub async fn report_file(session: &Session, file: &str) -> Vec<String> {
+    let out = tempfile::tempdir().expect("temp");
+    let target = out.path().join("report");
+    snapmetrics::report::write(session, &target, &[]).await.expect("report");
+    std::fs::read_to_string(target.join(file))
+        .expect("report file")
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
