@@ -69,7 +69,9 @@ impl Fixture {
     }
 
     pub async fn session(&self) -> Session {
-        self.open(SessionOptions::default()).await.expect("session opens")
+        self.open(SessionOptions::default())
+            .await
+            .expect("session opens")
     }
 }
 
@@ -106,7 +108,10 @@ pub fn batch(fields: Vec<(&str, DataType)>, columns: Vec<ArrayRef>) -> RecordBat
 }
 
 fn timestamps(values: impl IntoIterator<Item = Option<i64>>) -> ArrayRef {
-    Arc::new(TimestampMicrosecondArray::from(values.into_iter().collect::<Vec<_>>()).with_timezone("UTC"))
+    Arc::new(
+        TimestampMicrosecondArray::from(values.into_iter().collect::<Vec<_>>())
+            .with_timezone("UTC"),
+    )
 }
 
 /// users: (id, created_at, is_active)
@@ -123,12 +128,18 @@ pub fn users(rows: &[(i64, &str, Option<bool>)]) -> RecordBatch {
         ],
         vec![
             Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.0))),
-            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| format!("u{}@example.com", r.0)))),
-            Arc::new(StringArray::from_iter_values(rows.iter().map(|_| "$argon2id$secret"))),
+            Arc::new(StringArray::from_iter_values(
+                rows.iter().map(|r| format!("u{}@example.com", r.0)),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                rows.iter().map(|_| "$argon2id$secret"),
+            )),
             Arc::new(StringArray::from_iter(rows.iter().map(|_| None::<&str>))),
             Arc::new(Int32Array::from_iter_values(rows.iter().map(|_| 0))),
             timestamps(rows.iter().map(|r| Some(us(r.1)))),
-            Arc::new(BooleanArray::from(rows.iter().map(|r| r.2).collect::<Vec<_>>())),
+            Arc::new(BooleanArray::from(
+                rows.iter().map(|r| r.2).collect::<Vec<_>>(),
+            )),
         ],
     )
 }
@@ -154,7 +165,9 @@ pub fn events(rows: &[(i64, i64, &str, &str)]) -> RecordBatch {
 }
 
 /// onboarding_responses: (id, user_id, started_at, total_steps, last_step_completed, completed_at)
-pub fn onboarding(rows: &[(i64, i64, &str, i32, i32, Option<&str>)]) -> RecordBatch {
+pub type OnboardingRow<'a> = (i64, i64, &'a str, i32, i32, Option<&'a str>);
+
+pub fn onboarding(rows: &[OnboardingRow]) -> RecordBatch {
     batch(
         vec![
             ("id", DataType::Int64),
@@ -180,7 +193,9 @@ pub fn onboarding(rows: &[(i64, i64, &str, i32, i32, Option<&str>)]) -> RecordBa
 }
 
 /// Legacy transactions: (id, user_id, date, account, created_at, upload_session_id)
-pub fn transactions(rows: &[(i64, i64, &str, Option<&str>, &str, Option<&str>)]) -> RecordBatch {
+pub type TransactionRow<'a> = (i64, i64, &'a str, Option<&'a str>, &'a str, Option<&'a str>);
+
+pub fn transactions(rows: &[TransactionRow]) -> RecordBatch {
     batch(
         vec![
             ("id", DataType::Int64),
@@ -200,7 +215,9 @@ pub fn transactions(rows: &[(i64, i64, &str, Option<&str>, &str, Option<&str>)])
             Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.0))),
             Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.1))),
             Arc::new(Date32Array::from_iter_values(rows.iter().map(|r| day(r.2)))),
-            Arc::new(StringArray::from_iter_values(rows.iter().map(|_| "CARD PAYMENT"))),
+            Arc::new(StringArray::from_iter_values(
+                rows.iter().map(|_| "CARD PAYMENT"),
+            )),
             Arc::new(StringArray::from_iter(rows.iter().map(|_| None::<&str>))),
             Arc::new(
                 Decimal128Array::from_iter_values(rows.iter().map(|_| 1234))
@@ -223,15 +240,27 @@ pub async fn csv(session: &Session, sql: &str) -> Vec<String> {
     let schema = df.schema().inner().clone();
     let batches = df.collect().await.expect("runs");
     let mut out = Vec::new();
-    snapmetrics::output::write(snapmetrics::output::Format::Csv, &schema, &batches, &mut out).expect("csv");
-    String::from_utf8(out).expect("utf8").lines().map(str::to_string).collect()
+    snapmetrics::output::write(
+        snapmetrics::output::Format::Csv,
+        &schema,
+        &batches,
+        &mut out,
+    )
+    .expect("csv");
+    String::from_utf8(out)
+        .expect("utf8")
+        .lines()
+        .map(str::to_string)
+        .collect()
 }
 
 /// Writes the report into a temp folder and returns one file's lines.
 pub async fn report_file(session: &Session, file: &str) -> Vec<String> {
     let out = tempfile::tempdir().expect("temp");
     let target = out.path().join("report");
-    snapmetrics::report::write(session, &target, &[]).await.expect("report");
+    snapmetrics::report::write(session, &target, &[])
+        .await
+        .expect("report");
     std::fs::read_to_string(target.join(file))
         .expect("report file")
         .lines()

@@ -9,7 +9,10 @@ use crate::fixtures::{Fixture, csv, events, onboarding, report_file, transaction
 
 fn snapshot() -> Fixture {
     let f = Fixture::new("2026-02-18");
-    f.write_bytes("_manifest.json", br#"{"exported_at": "2026-02-18T12:00:00Z"}"#);
+    f.write_bytes(
+        "_manifest.json",
+        br#"{"exported_at": "2026-02-18T12:00:00Z"}"#,
+    );
     f.write(
         "users/part-0.parquet",
         &users(&[
@@ -20,7 +23,10 @@ fn snapshot() -> Fixture {
         ]),
     );
     // A second file of the same table: a later copy of user 1 (duplicate_id).
-    f.write("users/part-1.parquet", &users(&[(1, "2026-02-10T00:00:00Z", Some(true))]));
+    f.write(
+        "users/part-1.parquet",
+        &users(&[(1, "2026-02-10T00:00:00Z", Some(true))]),
+    );
     f.write(
         "user_events/month=2026-02/part-0.parquet",
         &events(&[
@@ -42,9 +48,23 @@ fn snapshot() -> Fixture {
     f.write(
         "onboarding_responses.parquet",
         &onboarding(&[
-            (1, 1, "2026-02-02T10:05:00Z", 3, 3, Some("2026-02-02T22:00:00Z")),
+            (
+                1,
+                1,
+                "2026-02-02T10:05:00Z",
+                3,
+                3,
+                Some("2026-02-02T22:00:00Z"),
+            ),
             (2, 2, "2026-02-09T00:10:00Z", 3, 1, None),
-            (3, 3, "2026-02-09T01:00:00Z", 4, 4, Some("2026-02-10T00:00:00Z")),
+            (
+                3,
+                3,
+                "2026-02-09T01:00:00Z",
+                4,
+                4,
+                Some("2026-02-10T00:00:00Z"),
+            ),
             (4, 3, "2026-02-09T05:00:00Z", 4, 2, None), // second row of user 3
             (5, 99, "2026-02-09T05:00:00Z", 4, 2, None), // orphan
             (6, 1, "2026-02-03T05:00:00Z", 3, 5, None), // step out of range
@@ -53,17 +73,46 @@ fn snapshot() -> Fixture {
     f.write(
         "transactions.parquet",
         &transactions(&[
-            (1, 3, "2026-02-05", Some("Monzo"), "2026-02-10T09:00:00Z", Some("s1")),
-            (2, 3, "2026-01-28", Some("Barclays"), "2026-02-10T09:00:00Z", Some("s1")),
+            (
+                1,
+                3,
+                "2026-02-05",
+                Some("Monzo"),
+                "2026-02-10T09:00:00Z",
+                Some("s1"),
+            ),
+            (
+                2,
+                3,
+                "2026-01-28",
+                Some("Barclays"),
+                "2026-02-10T09:00:00Z",
+                Some("s1"),
+            ),
             (3, 1, "2026-02-11", None, "2026-02-11T10:00:00Z", None),
-            (4, 99, "2026-02-12", Some("Monzo"), "2026-02-12T10:00:00Z", None), // orphan
-            (5, 1, "2026-02-20", Some("HSBC"), "2026-02-11T10:00:00Z", None), // after as_of date
+            (
+                4,
+                99,
+                "2026-02-12",
+                Some("Monzo"),
+                "2026-02-12T10:00:00Z",
+                None,
+            ), // orphan
+            (
+                5,
+                1,
+                "2026-02-20",
+                Some("HSBC"),
+                "2026-02-11T10:00:00Z",
+                None,
+            ), // after as_of date
         ]),
     );
     f
 }
 
-const HEADER_RETENTION: &str = "cohort_week,cohort_size,week_offset,retained_users,retention_rate,is_complete";
+const HEADER_RETENTION: &str =
+    "cohort_week,cohort_size,week_offset,retained_users,retention_rate,is_complete";
 
 #[tokio::test]
 async fn cohort_retention_matrix() {
@@ -180,14 +229,21 @@ async fn filters_are_applied() {
         ..Filters::default()
     };
     let session = f
-        .open(SessionOptions { filters, ..SessionOptions::default() })
+        .open(SessionOptions {
+            filters,
+            ..SessionOptions::default()
+        })
         .await
         .expect("opens");
     // From 02-03 leaves users 2 and 3; active-only drops user 2 (is_active false), keeps
     // user 3 (NULL counts as active).
     assert_eq!(
         report_file(&session, "cohort_retention.csv").await,
-        [HEADER_RETENTION, "2026-02-09,1,0,1,1.000000,true", "2026-02-09,1,1,1,1.000000,false"]
+        [
+            HEADER_RETENTION,
+            "2026-02-09,1,0,1,1.000000,true",
+            "2026-02-09,1,1,1,1.000000,false"
+        ]
     );
     // Vanity: --from selects months; active-only removes user 2 from every count.
     assert_eq!(
@@ -205,14 +261,26 @@ async fn event_types_and_bank_filters() {
         ..Filters::default()
     };
     let session = f
-        .open(SessionOptions { filters, ..SessionOptions::default() })
+        .open(SessionOptions {
+            filters,
+            ..SessionOptions::default()
+        })
         .await
         .expect("opens");
     let retention = report_file(&session, "cohort_retention.csv").await;
     // Only user 1's feedback (week 02-09, offset 1) and user 3's upload still engage.
-    assert!(retention.contains(&"2026-02-02,2,0,0,0.000000,true".to_string()), "{retention:#?}");
-    assert!(retention.contains(&"2026-02-02,2,1,1,0.500000,true".to_string()), "{retention:#?}");
-    assert!(retention.contains(&"2026-02-09,1,0,1,1.000000,true".to_string()), "{retention:#?}");
+    assert!(
+        retention.contains(&"2026-02-02,2,0,0,0.000000,true".to_string()),
+        "{retention:#?}"
+    );
+    assert!(
+        retention.contains(&"2026-02-02,2,1,1,0.500000,true".to_string()),
+        "{retention:#?}"
+    );
+    assert!(
+        retention.contains(&"2026-02-09,1,0,1,1.000000,true".to_string()),
+        "{retention:#?}"
+    );
     assert_eq!(
         report_file(&session, "vanity_monthly.csv").await[1..],
         ["2026-01,1,1,0,1,1,0,true", "2026-02,4,3,4,0,0,1,false"]
@@ -224,27 +292,49 @@ async fn time_zone_moves_week_boundaries() {
     let f = snapshot();
     let tz = snapmetrics::calendar::parse_zone("Asia/Tokyo").expect("zone");
     let session = f
-        .open(SessionOptions { tz, ..SessionOptions::default() })
+        .open(SessionOptions {
+            tz,
+            ..SessionOptions::default()
+        })
         .await
         .expect("opens");
     // 2026-02-08T23:59Z is Monday 08:59 in Tokyo: user 2 moves to the 02-09 cohort.
     assert_eq!(
-        csv(&session, "SELECT id, cohort_week FROM users_clean ORDER BY id").await,
-        ["id,cohort_week", "1,2026-02-02", "2,2026-02-09", "3,2026-02-09", "4,2026-01-19"]
+        csv(
+            &session,
+            "SELECT id, cohort_week FROM users_clean ORDER BY id"
+        )
+        .await,
+        [
+            "id,cohort_week",
+            "1,2026-02-02",
+            "2,2026-02-09",
+            "3,2026-02-09",
+            "4,2026-01-19"
+        ]
     );
     // Sunday 23:59:59Z is Monday in Tokyo: the event moves to week 02-16.
     assert_eq!(
-        csv(&session, "SELECT event_week FROM user_events_clean WHERE id = 4").await,
+        csv(
+            &session,
+            "SELECT event_week FROM user_events_clean WHERE id = 4"
+        )
+        .await,
         ["event_week", "2026-02-16"]
     );
     let retention = report_file(&session, "cohort_retention.csv").await;
-    assert!(retention.contains(&"2026-02-09,2,1,2,1.000000,false".to_string()), "{retention:#?}");
+    assert!(
+        retention.contains(&"2026-02-09,2,1,2,1.000000,false".to_string()),
+        "{retention:#?}"
+    );
 }
 
 #[tokio::test]
 async fn l1_facts_map_tokens_and_count_unmapped() {
     use crate::fixtures::{batch, day, ts_utc};
-    use snapmetrics::datafusion::arrow::array::{Date32Array, Decimal128Array, Int64Array, StringArray, TimestampMicrosecondArray};
+    use snapmetrics::datafusion::arrow::array::{
+        Date32Array, Decimal128Array, Int64Array, StringArray, TimestampMicrosecondArray,
+    };
     use snapmetrics::datafusion::arrow::datatypes::DataType;
     use std::sync::Arc;
 
@@ -252,14 +342,21 @@ async fn l1_facts_map_tokens_and_count_unmapped() {
     f.write(
         "l0_user_tokenization.parquet",
         &batch(
-            vec![("internal_user_id", DataType::Int64), ("tokenized_user_id", DataType::Utf8)],
+            vec![
+                ("internal_user_id", DataType::Int64),
+                ("tokenized_user_id", DataType::Utf8),
+            ],
             vec![
                 Arc::new(Int64Array::from(vec![1, 3, 2])),
                 Arc::new(StringArray::from(vec!["tA", "tB", "tA"])), // tA mapped twice
             ],
         ),
     );
-    let rows = [("tA", "2026-02-03"), ("tB", "2026-02-04"), ("tZ", "2026-02-05")];
+    let rows = [
+        ("tA", "2026-02-03"),
+        ("tB", "2026-02-04"),
+        ("tZ", "2026-02-05"),
+    ];
     f.write(
         "l1_transaction_facts/part-0.parquet",
         &batch(
@@ -278,27 +375,53 @@ async fn l1_facts_map_tokens_and_count_unmapped() {
             ],
             vec![
                 Arc::new(Int64Array::from(vec![1, 2, 3])),
-                Arc::new(StringArray::from(rows.iter().map(|r| r.0).collect::<Vec<_>>())),
-                Arc::new(Date32Array::from(rows.iter().map(|r| day(r.1)).collect::<Vec<_>>())),
+                Arc::new(StringArray::from(
+                    rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+                )),
+                Arc::new(Date32Array::from(
+                    rows.iter().map(|r| day(r.1)).collect::<Vec<_>>(),
+                )),
                 Arc::new(StringArray::from(vec!["a", "b", "c"])),
                 Arc::new(StringArray::from(vec![None::<&str>; 3])),
-                Arc::new(Decimal128Array::from(vec![100, 200, 300]).with_precision_and_scale(18, 2).expect("decimal")),
+                Arc::new(
+                    Decimal128Array::from(vec![100, 200, 300])
+                        .with_precision_and_scale(18, 2)
+                        .expect("decimal"),
+                ),
                 Arc::new(StringArray::from(vec!["out"; 3])),
                 Arc::new(StringArray::from(vec!["Monzo", "HSBC", "TSB"])),
                 Arc::new(StringArray::from(vec![None::<&str>; 3])),
                 Arc::new(StringArray::from(vec![None::<&str>; 3])),
-                Arc::new(TimestampMicrosecondArray::from(vec![crate::fixtures::us("2026-02-12T00:00:00Z"); 3]).with_timezone("UTC")),
+                Arc::new(
+                    TimestampMicrosecondArray::from(vec![
+                        crate::fixtures::us(
+                            "2026-02-12T00:00:00Z"
+                        );
+                        3
+                    ])
+                    .with_timezone("UTC"),
+                ),
             ],
         ),
     );
     let session = f.session().await;
     assert_eq!(
-        csv(&session, "SELECT id, user_id, source FROM transactions_all ORDER BY id").await,
+        csv(
+            &session,
+            "SELECT id, user_id, source FROM transactions_all ORDER BY id"
+        )
+        .await,
         ["id,user_id,source", "1,1,l1", "2,3,l1", "3,,l1"]
     );
     let quality = report_file(&session, "data_quality.csv").await;
-    assert!(quality.contains(&"transactions_all,unmapped_token,1".to_string()), "{quality:#?}");
-    assert!(quality.contains(&"l0_user_tokenization,duplicate_token,1".to_string()), "{quality:#?}");
+    assert!(
+        quality.contains(&"transactions_all,unmapped_token,1".to_string()),
+        "{quality:#?}"
+    );
+    assert!(
+        quality.contains(&"l0_user_tokenization,duplicate_token,1".to_string()),
+        "{quality:#?}"
+    );
     // The legacy table is a copy of the same facts: never added to the l1 rows.
     assert_eq!(
         report_file(&session, "vanity_monthly.csv").await[2],

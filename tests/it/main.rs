@@ -1,0 +1,10 @@
+//! One integration-test binary; fixtures are built in code, in temporary stores.
+
+mod cli;
+mod differential;
+mod discovery;
+mod fixtures;
+mod metrics;
+mod normalise;
+mod report;
+mod sql;
