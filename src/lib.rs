@@ -2,7 +2,9 @@
 //! app's PostgreSQL tables, computed in-process with Apache DataFusion.
 
 pub mod calendar;
+pub mod check;
 pub mod cli;
+mod contain;
 pub mod error;
 pub mod generate;
 pub mod metrics;

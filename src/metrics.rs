@@ -79,9 +79,6 @@ pub async fn run(session: &Session, name: &str) -> Result<(SchemaRef, Vec<Record
             .map_err(|e| Error::query(format!("metric '{name}'"), e))?;
     }
     let schema = df.schema().inner().clone();
-    let batches = df
-        .collect()
-        .await
-        .map_err(|e| Error::query(format!("metric '{name}'"), e))?;
+    let batches = session.collect(df, &format!("metric '{name}'")).await?;
     Ok((schema, batches))
 }

@@ -5,13 +5,18 @@ use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
+use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::array::{Array, Int32Array, TimestampMicrosecondArray};
 use datafusion::common::ScalarValue;
 use datafusion::common::config::ConfigOptions;
 use datafusion::datasource::MemTable;
+use datafusion::error::DataFusionError;
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::prelude::{DataFrame, SQLOptions, SessionConfig, SessionContext};
+use datafusion::prelude::{
+    DataFrame, ParquetReadOptions, SQLOptions, SessionConfig, SessionContext,
+};
+use futures::StreamExt;
 use serde::Serialize;
 
 use crate::calendar::{self, Calendar, LocalTime};
@@ -198,25 +203,53 @@ impl Session {
             register(&ctx, "l0_user_tokenization", Arc::new(empty))?;
         }
 
-        let as_of = match snapshot.as_of_hint() {
-            Some(as_of) => as_of,
-            None => AsOf {
-                at: max_created_at(&ctx, &snapshot.id).await?,
-                source: AsOfSource::MaxUserCreatedAt,
-            },
-        };
-
-        let session = Session {
+        let hint = snapshot.as_of_hint();
+        let mut session = Session {
             ctx,
             store: store.clone(),
             snapshot,
-            as_of,
+            as_of: hint.unwrap_or(AsOf {
+                at: DateTime::<Utc>::MIN_UTC,
+                source: AsOfSource::MaxUserCreatedAt,
+            }),
             options,
             tables,
             transactions_source,
         };
+        if hint.is_none() {
+            session.as_of.at = session.max_created_at().await?;
+        }
         session.register_views().await?;
         Ok(session)
+    }
+
+    async fn max_created_at(&self) -> Result<DateTime<Utc>> {
+        self.first_timestamp("SELECT max(created_at) FROM users")
+            .await?
+            .ok_or_else(|| Error::Layout {
+                snapshot: self.snapshot.id.clone(),
+                reason: "cannot tell as_of: no _manifest.json exported_at, the id is not a date, and users is empty".to_string(),
+            })
+    }
+
+    /// The one non-NULL value a single-value query returns, if any.
+    async fn single_value(&self, sql: &str) -> Result<Option<Arc<dyn Array>>> {
+        let df = self.ctx.sql(sql).await.map_err(|e| Error::query(sql, e))?;
+        let batches = self.collect(df, sql).await?;
+        Ok(batches
+            .iter()
+            .find(|b| b.num_rows() > 0)
+            .map(|b| b.column(0).clone())
+            .filter(|c| c.is_valid(0)))
+    }
+
+    async fn first_timestamp(&self, sql: &str) -> Result<Option<DateTime<Utc>>> {
+        Ok(self
+            .single_value(sql)
+            .await?
+            .as_ref()
+            .and_then(|a| a.as_any().downcast_ref::<TimestampMicrosecondArray>())
+            .and_then(|a| DateTime::from_timestamp_micros(a.value(0))))
     }
 
     async fn register_views(&self) -> Result<()> {
@@ -237,8 +270,9 @@ impl Session {
                 .await?;
         }
 
-        let first_signup =
-            first_timestamp(&self.ctx, "SELECT min(created_at) FROM users_clean").await?;
+        let first_signup = self
+            .first_timestamp("SELECT min(created_at) FROM users_clean")
+            .await?;
         let calendar = Calendar {
             tz: self.options.tz,
             as_of: self.as_of.at,
@@ -247,11 +281,9 @@ impl Session {
         register(&self.ctx, "calendar_weeks", Arc::new(calendar.weeks()?))?;
         register(&self.ctx, "calendar_months", Arc::new(calendar.months()?))?;
 
-        let max_steps = single_value(
-            &self.ctx,
-            "SELECT max(total_steps) FROM onboarding_responses_clean",
-        )
-        .await?;
+        let max_steps = self
+            .single_value("SELECT max(total_steps) FROM onboarding_responses_clean")
+            .await?;
         let max_steps = max_steps
             .as_ref()
             .and_then(|a| a.as_any().downcast_ref::<Int32Array>())
@@ -334,6 +366,59 @@ impl Session {
             .await?
             .with_param_values(self.params())
             .map_err(|e| Error::query(format!("query '{name}'"), e))
+    }
+
+    /// Runs a planned query. When a scan fails, finds and names the file that cannot be
+    /// read, since the engine's decode errors do not say which one it was.
+    pub async fn collect(&self, df: DataFrame, context: &str) -> Result<Vec<RecordBatch>> {
+        match crate::contain::contained(df.collect()).await {
+            Ok(batches) => Ok(batches),
+            Err(error) => Err(self.diagnose(error, context).await),
+        }
+    }
+
+    async fn diagnose(&self, error: DataFusionError, context: &str) -> Error {
+        let text = error.to_string();
+        let from_files = [
+            "Parquet",
+            "Object Store",
+            "ObjectStore",
+            "No such file",
+            "Join Error",
+            "panic",
+        ]
+        .iter()
+        .any(|hint| text.contains(hint));
+        if !from_files {
+            return Error::query(context, error);
+        }
+        for table in &self.tables {
+            for file in &table.files {
+                if let Err(reason) = self.read_whole(&file.location).await {
+                    return Error::File {
+                        snapshot: self.snapshot.id.clone(),
+                        table: table.name.clone(),
+                        file: self.store.display(&file.location),
+                        reason: format!("cannot be read ({reason}); {context} stopped"),
+                    };
+                }
+            }
+        }
+        Error::query(context, error)
+    }
+
+    async fn read_whole(&self, file: &object_store::path::Path) -> datafusion::error::Result<()> {
+        let url = self.store.url_of(file, false);
+        let ctx = self.ctx.clone();
+        crate::contain::contained(async move {
+            let df = ctx.read_parquet(url, ParquetReadOptions::default()).await?;
+            let mut stream = df.execute_stream().await?;
+            while let Some(batch) = stream.next().await {
+                batch?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     pub fn context(&self) -> &SessionContext {
@@ -421,37 +506,4 @@ fn register(
     ctx.register_table(name, table)
         .map(|_| ())
         .map_err(|e| Error::query(format!("registering '{name}'"), e))
-}
-
-async fn max_created_at(ctx: &SessionContext, snapshot: &str) -> Result<DateTime<Utc>> {
-    first_timestamp(ctx, "SELECT max(created_at) FROM users")
-        .await?
-        .ok_or_else(|| Error::Layout {
-            snapshot: snapshot.to_string(),
-            reason: "cannot tell as_of: no _manifest.json exported_at, the id is not a date, and users is empty".to_string(),
-        })
-}
-
-/// The one non-NULL value a single-value query returns, if any.
-async fn single_value(ctx: &SessionContext, sql: &str) -> Result<Option<Arc<dyn Array>>> {
-    let batches = ctx
-        .sql(sql)
-        .await
-        .map_err(|e| Error::query(sql, e))?
-        .collect()
-        .await
-        .map_err(|e| Error::query(sql, e))?;
-    Ok(batches
-        .iter()
-        .find(|b| b.num_rows() > 0)
-        .map(|b| b.column(0).clone())
-        .filter(|c| c.is_valid(0)))
-}
-
-async fn first_timestamp(ctx: &SessionContext, sql: &str) -> Result<Option<DateTime<Utc>>> {
-    Ok(single_value(ctx, sql)
-        .await?
-        .as_ref()
-        .and_then(|a| a.as_any().downcast_ref::<TimestampMicrosecondArray>())
-        .and_then(|a| DateTime::from_timestamp_micros(a.value(0))))
 }

@@ -83,6 +83,15 @@ impl Store {
         format!("{base}/{path}{slash}")
     }
 
+    /// How a path is shown to people: a filesystem path, or the object's URL.
+    pub fn display(&self, path: &Path) -> String {
+        if self.base.as_str().starts_with("file:") {
+            format!("/{path}")
+        } else {
+            self.url_of(path, false)
+        }
+    }
+
     pub(crate) fn error(&self, source: object_store::Error) -> Error {
         Error::Store {
             store: self.location.clone(),

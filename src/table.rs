@@ -61,7 +61,7 @@ pub async fn register(
     let column_error = |file: &ObjectMeta, column: &str, problem: String| Error::Column {
         snapshot: snapshot.id.clone(),
         table: files.name.clone(),
-        file: file.location.to_string(),
+        file: store.display(&file.location),
         column: column.to_string(),
         problem,
     };
@@ -108,7 +108,7 @@ pub async fn register(
                         format!(
                             "has type {}, but '{}' has {}; all files of a table must agree",
                             field.data_type(),
-                            first.location,
+                            store.display(&first.location),
                             seen.data_type()
                         ),
                     ));
@@ -124,7 +124,7 @@ pub async fn register(
     extras.sort_by_key(|(position, _)| *position);
     let extras: Vec<Field> = extras.into_iter().map(|(_, f)| f).collect();
 
-    let partitions = partition_columns(snapshot, files, &extras, spec)?;
+    let partitions = partition_columns(store, snapshot, files, &extras, spec)?;
     let file_schema = crate::schema::exposed_schema(spec, &extras, include_pii);
 
     let url = ListingTableUrl::parse(store.url_of(&files.location, files.is_dir))
@@ -172,19 +172,26 @@ async fn read_footer(
     let unreadable = |e: datafusion::error::DataFusionError| Error::File {
         snapshot: snapshot.id.clone(),
         table: table.to_string(),
-        file: meta.location.to_string(),
+        file: store.display(&meta.location),
         reason: format!("not a readable Parquet file: {e}"),
     };
     let cache = ctx.runtime_env().cache_manager.get_file_metadata_cache();
-    let footer = DFParquetMetadata::new(store.object_store().as_ref(), meta)
-        .with_file_metadata_cache(Some(cache));
-    let metadata = footer.fetch_metadata().await.map_err(unreadable)?;
-    let schema = footer.fetch_schema().await.map_err(unreadable)?;
-    let rows = metadata
-        .row_groups()
-        .iter()
-        .map(|rg| rg.num_rows().max(0) as u64)
-        .sum();
+    let object_store = store.object_store().clone();
+    let owned = meta.clone();
+    let (schema, rows) = crate::contain::contained(async move {
+        let footer = DFParquetMetadata::new(object_store.as_ref(), &owned)
+            .with_file_metadata_cache(Some(cache));
+        let metadata = footer.fetch_metadata().await?;
+        let schema = footer.fetch_schema().await?;
+        let rows = metadata
+            .row_groups()
+            .iter()
+            .map(|rg| rg.num_rows().max(0) as u64)
+            .sum::<u64>();
+        Ok((schema, rows))
+    })
+    .await
+    .map_err(unreadable)?;
     Ok(FileFacts {
         schema: Arc::new(schema),
         rows,
@@ -193,6 +200,7 @@ async fn read_footer(
 
 /// Hive `key=value` folders become string columns, unless the files carry the column.
 fn partition_columns(
+    store: &Store,
     snapshot: &Snapshot,
     files: &TableFiles,
     extras: &[Field],
@@ -223,11 +231,11 @@ fn partition_columns(
             return Err(Error::File {
                 snapshot: snapshot.id.clone(),
                 table: files.name.clone(),
-                file: meta.location.to_string(),
+                file: store.display(&meta.location),
                 reason: format!(
                     "Hive partition folders ({}) differ from '{}' ({}); all files of a table must be partitioned alike",
                     keys_of(meta).join("/"),
-                    first.location,
+                    store.display(&first.location),
                     keys.join("/")
                 ),
             });

@@ -1,6 +1,7 @@
 //! The command line: argument structs and one `run` per subcommand. Only this module
 //! prints; everything it calls returns typed errors.
 
+mod check;
 mod generate;
 mod query;
 mod report;
@@ -36,6 +37,8 @@ pub enum Command {
     Sql(query::SqlArgs),
     /// Print one metric table.
     Metric(query::MetricArgs),
+    /// Count the rows that break the data model; exit 1 when there are too many.
+    Check(check::CheckArgs),
     /// Write the metric report files (all together or none).
     Report(report::ReportArgs),
     /// Write a deterministic synthetic snapshot.
@@ -164,6 +167,14 @@ fn parse_bytes(text: &str) -> Result<usize, String> {
 
 /// Runs the parsed command; prints any error once, to stderr, and maps it to an exit code.
 pub fn run(cli: Cli) -> ExitCode {
+    // Panics on query threads are contained and reported as errors naming the file;
+    // only one on the main thread is a bug worth the default message.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if std::thread::current().name() == Some("main") {
+            default_hook(info);
+        }
+    }));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -181,6 +192,7 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Sql(args) => query::sql(args).await,
             Command::Metric(args) => query::metric(args).await,
             Command::Report(args) => report::report(args).await,
+            Command::Check(args) => check::check(args).await,
             Command::Generate(args) => generate::generate(args),
         }
     });

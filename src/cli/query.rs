@@ -51,15 +51,12 @@ pub async fn sql(args: SqlArgs) -> anyhow::Result<ExitCode> {
         (None, Some(file)) => {
             std::fs::read_to_string(file).map_err(|e| Error::io(file.display(), e))?
         }
-        (None, None) => unreachable!("clap requires a query or -f"),
+        (None, None) => return Err(Error::invalid("query", "give a query or -f FILE").into()),
     };
     let session = args.snapshot.open(Filters::default()).await?;
     let df = session.sql(&query).await?;
     let schema = df.schema().inner().clone();
-    let batches = df
-        .collect()
-        .await
-        .map_err(|e| Error::query("query failed", e))?;
+    let batches = session.collect(df, "query").await?;
     emit(args.format, args.output.as_ref(), &schema, &batches)
 }
 

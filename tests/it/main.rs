@@ -4,6 +4,8 @@ mod cli;
 mod differential;
 mod discovery;
 mod fixtures;
+mod fuzz;
+mod hostile;
 mod metrics;
 mod normalise;
 mod report;

@@ -1,0 +1,125 @@
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::Args;
+use datafusion::arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray, UInt64Array};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+
+use super::SnapshotArgs;
+use crate::check;
+use crate::output::{self, Format};
+use crate::session::Filters;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CheckFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    snapshot: SnapshotArgs,
+    #[arg(long, value_enum, default_value = "table")]
+    format: CheckFormat,
+    /// Exit 1 only when more than this many rows are excluded (or months do not reconcile).
+    #[arg(long, default_value_t = 0)]
+    max_issues: u64,
+}
+
+pub async fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
+    let session = args.snapshot.open(Filters::default()).await?;
+    let report = check::run(&session).await?;
+    let mut out = std::io::stdout().lock();
+    match args.format {
+        CheckFormat::Json => {
+            let mut value = serde_json::to_value(&report)?;
+            if let Some((schema, batches)) = &report.reconciliation {
+                let mut lines = Vec::new();
+                output::write(Format::Json, schema, batches, &mut lines)?;
+                let months: Vec<serde_json::Value> = String::from_utf8(lines)?
+                    .lines()
+                    .map(serde_json::from_str)
+                    .collect::<Result<_, _>>()?;
+                value["reconciliation"] = serde_json::Value::Array(months);
+            }
+            value["issues"] = report.issues().into();
+            serde_json::to_writer_pretty(&mut out, &value)?;
+            writeln!(out)?;
+        }
+        CheckFormat::Table => {
+            let schema = Arc::new(Schema::new(vec![
+                Field::new("table", DataType::Utf8, false),
+                Field::new("files", DataType::UInt64, false),
+                Field::new("rows", DataType::UInt64, false),
+            ]));
+            let columns: Vec<ArrayRef> = vec![
+                Arc::new(StringArray::from_iter_values(
+                    report.tables.iter().map(|t| t.table.as_str()),
+                )),
+                Arc::new(UInt64Array::from_iter_values(
+                    report.tables.iter().map(|t| t.files as u64),
+                )),
+                Arc::new(UInt64Array::from_iter_values(
+                    report.tables.iter().map(|t| t.rows),
+                )),
+            ];
+            output::write(
+                Format::Table,
+                &schema,
+                &[RecordBatch::try_new(schema.clone(), columns)?],
+                &mut out,
+            )?;
+            let schema = Arc::new(Schema::new(vec![
+                Field::new("table", DataType::Utf8, false),
+                Field::new("check", DataType::Utf8, false),
+                Field::new("rows", DataType::Int64, false),
+            ]));
+            let columns: Vec<ArrayRef> = vec![
+                Arc::new(StringArray::from_iter_values(
+                    report.checks.iter().map(|c| c.table.as_str()),
+                )),
+                Arc::new(StringArray::from_iter_values(
+                    report.checks.iter().map(|c| c.check.as_str()),
+                )),
+                Arc::new(Int64Array::from_iter_values(
+                    report.checks.iter().map(|c| c.rows),
+                )),
+            ];
+            output::write(
+                Format::Table,
+                &schema,
+                &[RecordBatch::try_new(schema.clone(), columns)?],
+                &mut out,
+            )?;
+            match &report.reconciliation {
+                Some((schema, batches)) if report.reconciliation_months.unwrap_or(0) > 0 => {
+                    writeln!(
+                        out,
+                        "l1_transaction_facts and transactions differ in these months:"
+                    )?;
+                    output::write(Format::Table, schema, batches, &mut out)?;
+                }
+                Some(_) => writeln!(
+                    out,
+                    "l1_transaction_facts and transactions agree in every month."
+                )?,
+                None => writeln!(
+                    out,
+                    "reconciliation skipped: the snapshot has only one transaction table."
+                )?,
+            }
+        }
+    }
+    out.flush()?;
+    let issues = report.issues();
+    if issues > args.max_issues {
+        eprintln!(
+            "snapmetrics: snapshot {} has {issues} data-quality issues (more than --max-issues {})",
+            report.snapshot, args.max_issues
+        );
+        return Ok(ExitCode::from(1));
+    }
+    Ok(ExitCode::SUCCESS)
+}
