@@ -7,6 +7,7 @@ pub mod cli;
 mod contain;
 pub mod error;
 pub mod generate;
+pub mod html;
 pub mod metrics;
 pub mod output;
 pub mod report;

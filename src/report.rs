@@ -23,6 +23,8 @@ pub enum ReportFormat {
     Csv,
     Parquet,
     Json,
+    /// `report.html`: the metrics as one self-contained page for people.
+    Html,
 }
 
 /// What a report run wrote: file name and SHA-256, in write order.
@@ -113,6 +115,21 @@ pub async fn write(session: &Session, out: &Path, formats: &[ReportFormat]) -> R
         if formats.contains(&ReportFormat::Json) {
             files.push(staging.put(&format!("{name}.json"), Format::Json, schema, batches)?);
         }
+    }
+
+    if formats.contains(&ReportFormat::Html) {
+        let page = crate::html::render(&crate::html::Header::of(session), &results)?;
+        staging.put_bytes(crate::html::FILE, page.as_bytes())?;
+        files.push(OutputFile {
+            file: crate::html::FILE.to_string(),
+            // The page shows every row of every metric.
+            rows: results
+                .iter()
+                .flat_map(|(_, _, b)| b)
+                .map(|b| b.num_rows())
+                .sum(),
+            sha256: hex(&Sha256::digest(page.as_bytes())),
+        });
     }
 
     let as_of = session.as_of();

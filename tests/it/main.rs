@@ -6,6 +6,7 @@ mod discovery;
 mod fixtures;
 mod fuzz;
 mod hostile;
+mod html;
 mod metrics;
 mod normalise;
 mod report;
