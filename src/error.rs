@@ -68,6 +68,15 @@ pub enum Error {
     #[error("invalid {what}: {reason}")]
     InvalidArgument { what: String, reason: String },
 
+    #[error(
+        "out of memory: {context} needs more than {limit} even after spilling to disk; raise --memory-limit ({detail})"
+    )]
+    Memory {
+        context: String,
+        limit: String,
+        detail: String,
+    },
+
     #[error("{context}: {source}")]
     Query {
         context: String,

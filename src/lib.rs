@@ -10,6 +10,7 @@ pub mod generate;
 pub mod html;
 pub mod metrics;
 pub mod output;
+pub mod publish;
 pub mod report;
 pub mod schema;
 pub mod session;

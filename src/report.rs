@@ -1,7 +1,6 @@
 //! The nightly report: every metric as CSV (plus optional Parquet/JSON copies) and a
 //! manifest that pins inputs, queries and outputs, published all together or not at all.
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, RecordBatch};
@@ -15,6 +14,7 @@ use sha2::{Digest, Sha256};
 use crate::error::{Error, Result};
 use crate::metrics::METRICS;
 use crate::output::{self, Format};
+use crate::publish::{Destination, publish};
 use crate::session::{Filters, Session, TransactionsSource};
 
 /// Extra copies a report can carry besides its CSV files.
@@ -75,7 +75,12 @@ struct InputFile {
     table: String,
     path: String,
     size: u64,
-    sha256: String,
+    /// Local files: their SHA-256 (an mtime or inode would not survive a copy).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sha256: Option<String>,
+    /// Object stores: the ETag, which costs no download.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    etag: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -86,7 +91,13 @@ struct QueryHash {
 
 /// Runs every metric and publishes the files in `out`, replacing a previous report only
 /// when everything was written.
-pub async fn write(session: &Session, out: &Path, formats: &[ReportFormat]) -> Result<Written> {
+pub async fn write(
+    session: &Session,
+    out: impl Into<Destination>,
+    formats: &[ReportFormat],
+) -> Result<Written> {
+    let destination = out.into();
+    destination.check()?;
     let mut results = Vec::new();
     for metric in METRICS {
         let (schema, batches) = crate::metrics::run(session, metric.name).await?;
@@ -94,7 +105,7 @@ pub async fn write(session: &Session, out: &Path, formats: &[ReportFormat]) -> R
     }
     let inputs = input_checksums(session).await?;
 
-    let staging = Staging::new(out)?;
+    let mut staging = Outputs::default();
     let mut files = Vec::new();
     for (name, schema, batches) in &results {
         let (csv_schema, csv_batches) = for_csv(schema, batches)?;
@@ -158,7 +169,7 @@ pub async fn write(session: &Session, out: &Path, formats: &[ReportFormat]) -> R
         .map_err(|e| Error::invalid("manifest.json", e.to_string()))?;
     json.push(b'\n');
     staging.put_bytes("manifest.json", &json)?;
-    staging.publish()?;
+    staging.publish(&destination).await?;
     Ok(Written { files })
 }
 
@@ -224,17 +235,22 @@ async fn input_checksums(session: &Session) -> Result<Vec<InputFile>> {
         .map(|(table, meta)| {
             let prefix = prefix.clone();
             async move {
-                let bytes = store
-                    .object_store()
-                    .get(&meta.location)
-                    .await
-                    .map_err(|e| store.error(e))?
-                    .bytes()
-                    .await
-                    .map_err(|e| store.error(e))?;
-                let sha256 = tokio::task::spawn_blocking(move || hex(&Sha256::digest(&bytes)))
-                    .await
-                    .map_err(|e| Error::invalid("checksum", e.to_string()))?;
+                let sha256 = if store.is_local() {
+                    let bytes = store
+                        .object_store()
+                        .get(&meta.location)
+                        .await
+                        .map_err(|e| store.error(e))?
+                        .bytes()
+                        .await
+                        .map_err(|e| store.error(e))?;
+                    let digest = tokio::task::spawn_blocking(move || hex(&Sha256::digest(&bytes)))
+                        .await
+                        .map_err(|e| Error::invalid("checksum", e.to_string()))?;
+                    Some(digest)
+                } else {
+                    None
+                };
                 let path = meta
                     .location
                     .prefix_match(&prefix)
@@ -249,6 +265,11 @@ async fn input_checksums(session: &Session) -> Result<Vec<InputFile>> {
                     table,
                     path,
                     size: meta.size,
+                    etag: if sha256.is_none() {
+                        meta.e_tag.clone()
+                    } else {
+                        None
+                    },
                     sha256,
                 })
             }
@@ -264,52 +285,15 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// A temporary folder beside the report folder; renamed into place at the end.
-struct Staging {
-    dir: PathBuf,
-    out: PathBuf,
-    published: bool,
+/// The report's files, built in memory and published together.
+#[derive(Default)]
+struct Outputs {
+    files: Vec<(String, Vec<u8>)>,
 }
 
-impl Staging {
-    fn new(out: &Path) -> Result<Self> {
-        let name = out
-            .file_name()
-            .ok_or_else(|| {
-                Error::invalid("--out", format!("'{}' has no folder name", out.display()))
-            })?
-            .to_string_lossy()
-            .to_string();
-        let parent = out
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        if !parent.is_dir() {
-            return Err(Error::invalid(
-                "--out",
-                format!("the parent folder '{}' does not exist", parent.display()),
-            ));
-        }
-        if out.exists() && !out.is_dir() {
-            return Err(Error::invalid(
-                "--out",
-                format!("'{}' exists and is not a folder", out.display()),
-            ));
-        }
-        let dir = parent.join(format!(".{name}.tmp-{}", std::process::id()));
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir).map_err(|e| Error::io(dir.display(), e))?;
-        }
-        std::fs::create_dir(&dir).map_err(|e| Error::io(dir.display(), e))?;
-        Ok(Staging {
-            dir,
-            out: out.to_path_buf(),
-            published: false,
-        })
-    }
-
+impl Outputs {
     fn put(
-        &self,
+        &mut self,
         file: &str,
         format: Format,
         schema: &SchemaRef,
@@ -317,45 +301,21 @@ impl Staging {
     ) -> Result<OutputFile> {
         let mut bytes = Vec::new();
         output::write(format, schema, batches, &mut bytes)?;
+        let sha256 = hex(&Sha256::digest(&bytes));
         self.put_bytes(file, &bytes)?;
         Ok(OutputFile {
             file: file.to_string(),
             rows: batches.iter().map(|b| b.num_rows()).sum(),
-            sha256: hex(&Sha256::digest(&bytes)),
+            sha256,
         })
     }
 
-    fn put_bytes(&self, file: &str, bytes: &[u8]) -> Result<()> {
-        let path = self.dir.join(file);
-        std::fs::write(&path, bytes).map_err(|e| Error::io(path.display(), e))
-    }
-
-    /// Swaps the staged folder in. The old report is moved aside first and deleted last,
-    /// so at every moment one complete report exists on disk.
-    fn publish(mut self) -> Result<()> {
-        let backup = self.dir.with_extension("old");
-        let had_previous = self.out.exists();
-        if had_previous {
-            std::fs::rename(&self.out, &backup).map_err(|e| Error::io(self.out.display(), e))?;
-        }
-        if let Err(e) = std::fs::rename(&self.dir, &self.out) {
-            if had_previous {
-                let _ = std::fs::rename(&backup, &self.out);
-            }
-            return Err(Error::io(self.out.display(), e));
-        }
-        self.published = true;
-        if had_previous {
-            std::fs::remove_dir_all(&backup).map_err(|e| Error::io(backup.display(), e))?;
-        }
+    fn put_bytes(&mut self, file: &str, bytes: &[u8]) -> Result<()> {
+        self.files.push((file.to_string(), bytes.to_vec()));
         Ok(())
     }
-}
 
-impl Drop for Staging {
-    fn drop(&mut self) {
-        if !self.published {
-            let _ = std::fs::remove_dir_all(&self.dir);
-        }
+    async fn publish(self, destination: &Destination) -> Result<()> {
+        publish(destination, &self.files).await
     }
 }

@@ -378,6 +378,18 @@ impl Session {
     }
 
     async fn diagnose(&self, error: DataFusionError, context: &str) -> Error {
+        if let DataFusionError::ResourcesExhausted(detail) = error.find_root() {
+            return Error::Memory {
+                context: context.to_string(),
+                limit: self
+                    .options
+                    .memory_limit
+                    .map_or("the memory available".to_string(), |b| {
+                        format!("{} MB", b >> 20)
+                    }),
+                detail: detail.clone(),
+            };
+        }
         let text = error.to_string();
         let from_files = [
             "Parquet",
@@ -462,6 +474,11 @@ fn context(store: &Store, memory_limit: Option<usize>) -> Result<SessionContext>
     options.execution.parquet.schema_force_view_types = false;
     options.execution.listing_table_ignore_subdirectory = false;
     options.catalog.information_schema = true;
+    if memory_limit.is_some() {
+        // The default 10 MB reserved per sort for its merge makes small pools fail
+        // before they can spill.
+        options.execution.sort_spill_reservation_bytes = 1024 * 1024;
+    }
     let config = SessionConfig::from(options);
     let mut runtime = RuntimeEnvBuilder::new().with_object_list_cache_limit(64 * 1024 * 1024);
     if let Some(bytes) = memory_limit {

@@ -106,28 +106,11 @@ pub struct Snapshot {
 impl Snapshot {
     /// Resolves `selector` (`latest` or an id) and lists the snapshot's files once.
     pub async fn open(store: &Store, selector: &str, allow_incomplete: bool) -> Result<Self> {
-        let entries = list(store).await?;
-        let entry =
-            if selector == LATEST {
-                entries.iter().rev().find(|e| e.complete).ok_or_else(|| {
-                    Error::NoCompleteSnapshot {
-                        store: store.location().to_string(),
-                    }
-                })?
-            } else {
-                entries.iter().find(|e| e.id == selector).ok_or_else(|| {
-                    Error::SnapshotNotFound {
-                        store: store.location().to_string(),
-                        id: selector.to_string(),
-                    }
-                })?
-            };
-        if !entry.complete && !allow_incomplete {
-            return Err(Error::IncompleteSnapshot {
-                id: entry.id.clone(),
-            });
-        }
-        let id = entry.id.clone();
+        let id = if selector == LATEST {
+            latest(store).await?
+        } else {
+            selector.to_string()
+        };
         let prefix = store.child([id.as_str()]);
         let objects: Vec<ObjectMeta> = store
             .object_store()
@@ -135,10 +118,23 @@ impl Snapshot {
             .try_collect()
             .await
             .map_err(|e| store.error(e))?;
+        // An empty folder is a snapshot whose first file is not written yet.
+        if objects.is_empty() && !list(store).await?.iter().any(|e| e.id == id) {
+            return Err(Error::SnapshotNotFound {
+                store: store.location().to_string(),
+                id,
+            });
+        }
+        let complete = objects
+            .iter()
+            .any(|o| o.location == prefix.clone().join(SUCCESS_MARKER));
+        if !complete && !allow_incomplete {
+            return Err(Error::IncompleteSnapshot { id });
+        }
 
         let mut snapshot = Snapshot {
             id,
-            complete: entry.complete,
+            complete,
             manifest: None,
             tables: BTreeMap::new(),
             ignored: Vec::new(),
@@ -154,8 +150,8 @@ impl Snapshot {
             table.files.sort_by(|a, b| a.location.cmp(&b.location));
         }
         snapshot.ignored.sort();
-        if let Some(path) = manifest_path {
-            snapshot.manifest = Some(snapshot.read_manifest(store, &path).await?);
+        if manifest_path.is_some() {
+            snapshot.manifest = read_manifest(store, &snapshot.id).await?;
         }
         Ok(snapshot)
     }
@@ -211,57 +207,86 @@ impl Snapshot {
         Ok(())
     }
 
-    async fn read_manifest(&self, store: &Store, path: &Path) -> Result<serde_json::Value> {
-        let invalid = |reason: String| Error::Manifest {
-            snapshot: self.id.clone(),
-            reason,
-        };
-        let bytes = store
-            .object_store()
-            .get(path)
-            .await
-            .map_err(|e| store.error(e))?
-            .bytes()
-            .await
-            .map_err(|e| store.error(e))?;
-        let value: serde_json::Value =
-            serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string()))?;
-        if !value.is_object() {
-            return Err(invalid("expected a JSON object".to_string()));
-        }
-        if let Some(v) = value.get("exported_at") {
-            let text = v
-                .as_str()
-                .ok_or_else(|| invalid("exported_at must be an RFC 3339 string".to_string()))?;
-            DateTime::parse_from_rfc3339(text)
-                .map_err(|e| invalid(format!("exported_at '{text}' is not RFC 3339: {e}")))?;
-        }
-        Ok(value)
-    }
-
     /// `as_of` from the manifest or the id; `None` means it must come from the data.
     pub fn as_of_hint(&self) -> Option<AsOf> {
-        let exported_at = self
-            .manifest
-            .as_ref()
-            .and_then(|m| m.get("exported_at"))
-            .and_then(|v| v.as_str())
-            .and_then(|s| DateTime::parse_from_rfc3339(s).ok());
-        if let Some(at) = exported_at {
-            return Some(AsOf {
-                at: at.with_timezone(&Utc),
-                source: AsOfSource::Manifest,
-            });
-        }
-        as_of_from_id(&self.id).map(|at| AsOf {
-            at,
-            source: AsOfSource::SnapshotId,
-        })
+        as_of_hint(&self.id, self.manifest.as_ref())
     }
 
     pub fn table(&self, name: &str) -> Option<&TableFiles> {
         self.tables.get(name)
     }
+}
+
+/// The greatest snapshot id with `_SUCCESS`: one listing of the store, then one HEAD
+/// per id from the newest down until a complete one is found.
+async fn latest(store: &Store) -> Result<String> {
+    let listing = store
+        .object_store()
+        .list_with_delimiter(Some(store.root()))
+        .await
+        .map_err(|e| store.error(e))?;
+    let mut ids: Vec<Path> = listing
+        .common_prefixes
+        .into_iter()
+        .filter(|p| {
+            p.filename()
+                .is_some_and(|name| !name.starts_with(['.', '_']))
+        })
+        .collect();
+    ids.sort();
+    for prefix in ids.iter().rev() {
+        if exists(store, &prefix.clone().join(SUCCESS_MARKER)).await? {
+            return Ok(prefix.filename().unwrap_or_default().to_string());
+        }
+    }
+    Err(Error::NoCompleteSnapshot {
+        store: store.location().to_string(),
+    })
+}
+
+/// A snapshot's `_manifest.json`, checked; `None` when it has none.
+pub async fn read_manifest(store: &Store, id: &str) -> Result<Option<serde_json::Value>> {
+    let invalid = |reason: String| Error::Manifest {
+        snapshot: id.to_string(),
+        reason,
+    };
+    let path = store.child([id, MANIFEST_FILE]);
+    let bytes = match store.object_store().get(&path).await {
+        Ok(result) => result.bytes().await.map_err(|e| store.error(e))?,
+        Err(object_store::Error::NotFound { .. }) => return Ok(None),
+        Err(e) => return Err(store.error(e)),
+    };
+    let value: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string()))?;
+    if !value.is_object() {
+        return Err(invalid("expected a JSON object".to_string()));
+    }
+    if let Some(v) = value.get("exported_at") {
+        let text = v
+            .as_str()
+            .ok_or_else(|| invalid("exported_at must be an RFC 3339 string".to_string()))?;
+        DateTime::parse_from_rfc3339(text)
+            .map_err(|e| invalid(format!("exported_at '{text}' is not RFC 3339: {e}")))?;
+    }
+    Ok(Some(value))
+}
+
+/// `as_of` from a manifest's `exported_at`, else from the id.
+pub fn as_of_hint(id: &str, manifest: Option<&serde_json::Value>) -> Option<AsOf> {
+    let exported_at = manifest
+        .and_then(|m| m.get("exported_at"))
+        .and_then(|v| v.as_str())
+        .and_then(|s| DateTime::parse_from_rfc3339(s).ok());
+    if let Some(at) = exported_at {
+        return Some(AsOf {
+            at: at.with_timezone(&Utc),
+            source: AsOfSource::Manifest,
+        });
+    }
+    as_of_from_id(id).map(|at| AsOf {
+        at,
+        source: AsOfSource::SnapshotId,
+    })
 }
 
 /// `YYYY-MM-DDTHHMMSSZ`, or `YYYY-MM-DD` meaning the last microsecond of that UTC day.

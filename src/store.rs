@@ -4,11 +4,13 @@
 //! code path; only [`Store::open`] knows the difference.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use datafusion::execution::object_store::ObjectStoreUrl;
-use object_store::ObjectStore;
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
+use object_store::{BackoffConfig, ClientConfigKey, ObjectStore, RetryConfig};
 use url::Url;
 
 use crate::error::{Error, Result};
@@ -23,19 +25,71 @@ pub struct Store {
     root: Path,
 }
 
+/// How to reach an S3-compatible endpoint. Unset fields fall back to the `AWS_*`
+/// environment variables when `from_env` is true.
+#[derive(Debug, Clone)]
+pub struct S3Options {
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    /// Allow `http://` endpoints (a local test server, say).
+    pub allow_http: Option<bool>,
+    /// `bucket.host/key` instead of the default `host/bucket/key`.
+    pub virtual_hosted: bool,
+    /// Read `AWS_*` variables for whatever is not set here.
+    pub from_env: bool,
+    /// Retries of a failed request, with backoff, before the error is reported.
+    pub max_retries: usize,
+    /// Bound on one request, and on all retries of it together.
+    pub timeout: Duration,
+}
+
+impl Default for S3Options {
+    fn default() -> Self {
+        S3Options {
+            endpoint: None,
+            region: None,
+            access_key_id: None,
+            secret_access_key: None,
+            allow_http: None,
+            virtual_hosted: false,
+            from_env: true,
+            max_retries: 3,
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Credential sources that need no static keys; without any of them and without keys,
+/// the S3 client would probe the EC2 metadata service, which is never what a user here
+/// means, so the store refuses to open instead.
+const AMBIENT_CREDENTIALS: [&str; 3] = [
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+];
+
 impl Store {
     /// Opens a store from what the user typed: a directory path or `s3://bucket/prefix`.
     pub fn open(location: &str) -> Result<Self> {
+        Self::open_with(location, &S3Options::default())
+    }
+
+    /// Like [`Store::open`], with explicit S3 settings.
+    pub fn open_with(location: &str, s3: &S3Options) -> Result<Self> {
         let invalid = |reason: String| Error::InvalidStore {
             location: location.to_string(),
             reason,
         };
         if location.contains("://") {
             let url = Url::parse(location).map_err(|e| invalid(e.to_string()))?;
-            return Err(invalid(format!(
-                "the '{}' scheme is not supported; use a local directory",
-                url.scheme()
-            )));
+            return match url.scheme() {
+                "s3" | "s3a" => Self::open_s3(location, &url, s3),
+                other => Err(invalid(format!(
+                    "the '{other}' scheme is not supported; use a directory or s3://bucket/prefix"
+                ))),
+            };
         }
         let dir = std::fs::canonicalize(location)
             .map_err(|e| invalid(format!("{e}; pass --store DIR or set SNAPMETRICS_STORE")))?;
@@ -50,6 +104,88 @@ impl Store {
             object_store: Arc::new(LocalFileSystem::new()),
             root,
         })
+    }
+
+    fn open_s3(location: &str, url: &Url, s3: &S3Options) -> Result<Self> {
+        let invalid = |reason: String| Error::InvalidStore {
+            location: location.to_string(),
+            reason,
+        };
+        let bucket = url
+            .host_str()
+            .filter(|b| !b.is_empty())
+            .ok_or_else(|| invalid("no bucket: use s3://bucket/prefix".to_string()))?;
+        let mut builder = if s3.from_env {
+            AmazonS3Builder::from_env()
+        } else {
+            AmazonS3Builder::new()
+        };
+        builder = builder.with_bucket_name(bucket);
+        if let Some(endpoint) = &s3.endpoint {
+            builder = builder.with_endpoint(endpoint);
+        }
+        if let Some(region) = &s3.region {
+            builder = builder.with_region(region);
+        }
+        if let Some(key) = &s3.access_key_id {
+            builder = builder.with_access_key_id(key);
+        }
+        if let Some(secret) = &s3.secret_access_key {
+            builder = builder.with_secret_access_key(secret);
+        }
+        if let Some(allow) = s3.allow_http {
+            builder = builder.with_allow_http(allow);
+        }
+        if s3.virtual_hosted {
+            builder = builder.with_virtual_hosted_style_request(true);
+        }
+        let has_keys = s3.access_key_id.is_some()
+            || (s3.from_env && std::env::var_os("AWS_ACCESS_KEY_ID").is_some());
+        let has_ambient = s3.from_env
+            && AMBIENT_CREDENTIALS
+                .iter()
+                .any(|v| std::env::var_os(v).is_some());
+        if !has_keys && !has_ambient {
+            return Err(invalid(
+                "no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY".to_string(),
+            ));
+        }
+        let retry = RetryConfig {
+            backoff: BackoffConfig {
+                init_backoff: Duration::from_millis(100),
+                max_backoff: Duration::from_secs(2),
+                base: 2.0,
+            },
+            max_retries: s3.max_retries,
+            retry_timeout: s3.timeout,
+        };
+        // Set key by key: `with_client_options` would drop AWS_ALLOW_HTTP read from the env.
+        let seconds = |d: Duration| format!("{}ms", d.as_millis());
+        let object_store = builder
+            .with_retry(retry)
+            .with_config(
+                AmazonS3ConfigKey::Client(ClientConfigKey::Timeout),
+                seconds(s3.timeout),
+            )
+            .with_config(
+                AmazonS3ConfigKey::Client(ClientConfigKey::ConnectTimeout),
+                seconds(s3.timeout.min(Duration::from_secs(5))),
+            )
+            .build()
+            .map_err(|e| invalid(e.to_string()))?;
+        let base =
+            ObjectStoreUrl::parse(format!("s3://{bucket}")).map_err(|e| invalid(e.to_string()))?;
+        let root = Path::from(url.path().trim_matches('/'));
+        Ok(Store {
+            location: location.to_string(),
+            base,
+            object_store: Arc::new(object_store),
+            root,
+        })
+    }
+
+    pub fn is_local(&self) -> bool {
+        self.base.as_str().starts_with("file:")
     }
 
     /// The location as the user gave it, for messages.
@@ -85,7 +221,7 @@ impl Store {
 
     /// How a path is shown to people: a filesystem path, or the object's URL.
     pub fn display(&self, path: &Path) -> String {
-        if self.base.as_str().starts_with("file:") {
+        if self.is_local() {
             format!("/{path}")
         } else {
             self.url_of(path, false)

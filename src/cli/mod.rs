@@ -17,7 +17,7 @@ use crate::calendar::parse_zone;
 use crate::error::Error;
 use crate::session::{Filters, Session, SessionOptions, TransactionsSource};
 use crate::snapshot::Snapshot;
-use crate::store::Store;
+use crate::store::{S3Options, Store};
 
 /// Cohort, activation and vanity metrics over Parquet snapshots of the app's database.
 #[derive(Debug, Parser)]
@@ -48,9 +48,42 @@ pub enum Command {
 /// Where the snapshots are.
 #[derive(Debug, Clone, Args)]
 pub struct StoreArgs {
-    /// Store: a directory of snapshots.
+    /// Store: a directory of snapshots, or s3://bucket/prefix.
     #[arg(long, env = "SNAPMETRICS_STORE", default_value = "./data")]
     pub store: String,
+    #[command(flatten)]
+    pub s3: S3Args,
+}
+
+/// S3 settings beyond the `AWS_*` environment variables.
+#[derive(Debug, Clone, Args)]
+pub struct S3Args {
+    /// S3 endpoint URL (else AWS_ENDPOINT_URL); http:// endpoints also need AWS_ALLOW_HTTP=true.
+    #[arg(long)]
+    pub s3_endpoint: Option<String>,
+    /// S3 region (else AWS_REGION).
+    #[arg(long)]
+    pub s3_region: Option<String>,
+    /// Use virtual-hosted-style addressing (bucket.host) instead of path style.
+    #[arg(long)]
+    pub s3_virtual_hosted: bool,
+}
+
+impl S3Args {
+    pub fn options(&self) -> S3Options {
+        S3Options {
+            endpoint: self.s3_endpoint.clone(),
+            region: self.s3_region.clone(),
+            virtual_hosted: self.s3_virtual_hosted,
+            ..S3Options::default()
+        }
+    }
+}
+
+impl StoreArgs {
+    pub fn open(&self) -> Result<Store, Error> {
+        Store::open_with(&self.store, &self.s3.options())
+    }
 }
 
 /// Which snapshot, and how to register it.
@@ -73,7 +106,8 @@ pub struct SnapshotArgs {
     /// IANA time zone for week, month and day boundaries.
     #[arg(long, default_value = "UTC")]
     pub tz: String,
-    /// Memory the query engine may use, e.g. 1GB or 512MB (spills, then fails cleanly).
+    /// Memory the query engine may use, e.g. 1GB or 512MB: it spills to disk, then fails
+    /// cleanly. Default: half of the machine's memory.
     #[arg(long, value_parser = parse_bytes)]
     pub memory_limit: Option<usize>,
 }
@@ -133,17 +167,31 @@ impl FilterArgs {
 impl SnapshotArgs {
     async fn open(&self, filters: Filters) -> Result<Session, Error> {
         let tz = parse_zone(&self.tz)?;
-        let store = Store::open(&self.store.store)?;
+        let store = self.store.open()?;
         let snapshot = Snapshot::open(&store, &self.snapshot, self.allow_incomplete).await?;
         let options = SessionOptions {
             include_pii: self.include_pii,
             tz,
             transactions_source: self.transactions_source,
             filters,
-            memory_limit: self.memory_limit,
+            memory_limit: self.memory_limit.or_else(half_of_memory),
         };
         Session::open(&store, snapshot, options).await
     }
+}
+
+/// Half of `MemTotal` from /proc/meminfo; elsewhere no default bound.
+fn half_of_memory() -> Option<usize> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kib: usize = info
+        .lines()
+        .find_map(|line| line.strip_prefix("MemTotal:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024 / 2)
 }
 
 fn parse_bytes(text: &str) -> Result<usize, String> {
@@ -216,7 +264,7 @@ pub fn run(cli: Cli) -> ExitCode {
 /// 2: the input (arguments, store, snapshot, files) is wrong; 1: anything else.
 fn error_code(error: &anyhow::Error) -> u8 {
     match error.downcast_ref::<Error>() {
-        Some(Error::Query { .. } | Error::Io { .. }) | None => 1,
+        Some(Error::Query { .. } | Error::Io { .. } | Error::Memory { .. }) | None => 1,
         Some(_) => 2,
     }
 }

@@ -1,32 +1,34 @@
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
 
 use super::{FilterArgs, SnapshotArgs};
+use crate::publish::Destination;
 use crate::report::{self, ReportFormat};
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// The report folder; replaced as a whole when the run succeeds.
+    /// The report folder, or s3://bucket/prefix; replaced as a whole when the run succeeds.
     #[arg(long)]
-    out: PathBuf,
+    out: String,
     #[command(flatten)]
     snapshot: SnapshotArgs,
     #[command(flatten)]
     filters: FilterArgs,
-    /// Formats to write; csv is always written.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "csv")]
+    /// Formats to write; csv is always written, html by default.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "csv,html")]
     format: Vec<ReportFormat>,
 }
 
 pub async fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
+    let destination = Destination::parse(&args.out, &args.snapshot.store.s3.options())?;
+    destination.check()?;
     let session = args.snapshot.open(args.filters.filters()?).await?;
-    let written = report::write(&session, &args.out, &args.format).await?;
+    let written = report::write(&session, destination.clone(), &args.format).await?;
     eprintln!(
         "wrote {} files to {} (snapshot {}, as_of {} from {})",
         written.files.len(),
-        args.out.display(),
+        destination.display(),
         session.snapshot().id,
         session
             .as_of()

@@ -8,8 +8,7 @@ use std::sync::Arc;
 use super::{SnapshotArgs, StoreArgs};
 use crate::output::{self, Format};
 use crate::session::Filters;
-use crate::snapshot::{self, as_of_from_id};
-use crate::store::Store;
+use crate::snapshot;
 
 #[derive(Debug, Args)]
 pub struct SnapshotsArgs {
@@ -28,21 +27,18 @@ pub struct TablesArgs {
 }
 
 pub async fn snapshots(args: SnapshotsArgs) -> anyhow::Result<ExitCode> {
-    let store = Store::open(&args.store.store)?;
+    let store = args.store.open()?;
     let mut ids = Vec::new();
     let mut complete = Vec::new();
     let mut as_of = Vec::new();
     let mut source = Vec::new();
     for entry in snapshot::list(&store).await? {
         // Only the cheap sources here; the data-derived as_of needs the snapshot opened.
-        let opened = snapshot::Snapshot::open(&store, &entry.id, true).await;
-        let hint = match opened {
-            Ok(s) => s.as_of_hint(),
-            Err(_) => as_of_from_id(&entry.id).map(|at| snapshot::AsOf {
-                at,
-                source: snapshot::AsOfSource::SnapshotId,
-            }),
-        };
+        let manifest = snapshot::read_manifest(&store, &entry.id)
+            .await
+            .ok()
+            .flatten();
+        let hint = snapshot::as_of_hint(&entry.id, manifest.as_ref());
         ids.push(entry.id.clone());
         complete.push(if entry.complete { "true" } else { "false" });
         as_of.push(hint.map(|h| h.at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)));

@@ -90,3 +90,49 @@ fn queries_and_metrics_print_results() {
         "month,new_users,is_complete\n2026-01,1,false\n"
     );
 }
+
+#[test]
+fn a_report_that_does_not_fit_in_memory_fails_cleanly() {
+    let f = Fixture::new("2026-01-31");
+    f.with_empty_tables();
+    let rows: Vec<(i64, String)> = (1..=3000)
+        .map(|i| (i, format!("2026-01-{:02}T08:00:00Z", 1 + i % 28)))
+        .collect();
+    let rows: Vec<(i64, &str, Option<bool>)> =
+        rows.iter().map(|(i, t)| (*i, t.as_str(), None)).collect();
+    f.write("users.parquet", &users(&rows));
+    let out = tempfile::tempdir().expect("temp");
+    let target = out.path().join("report");
+    let target = target.to_str().expect("utf8 path");
+    let store = f.store();
+    let output = snapmetrics(&[
+        "report",
+        "--store",
+        &store,
+        "--out",
+        target,
+        "--memory-limit",
+        "64KB",
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let text = stderr(&output);
+    assert!(
+        text.contains("out of memory") && text.contains("--memory-limit"),
+        "{text}"
+    );
+    assert_eq!(text.trim_end().lines().count(), 1, "{text}");
+    assert!(
+        !out.path().join("report").exists(),
+        "a partial report was written"
+    );
+    let output = snapmetrics(&[
+        "report",
+        "--store",
+        &store,
+        "--out",
+        target,
+        "--memory-limit",
+        "256MB",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+}

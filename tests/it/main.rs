@@ -10,4 +10,5 @@ mod html;
 mod metrics;
 mod normalise;
 mod report;
+mod s3;
 mod sql;
