@@ -69,6 +69,11 @@ pub enum Error {
     InvalidArgument { what: String, reason: String },
 
     #[error(
+        "snapshot '{snapshot}': no customer with {key} (unknown, or excluded by the data-quality checks); list valid ids with `snapmetrics sql \"SELECT id FROM users_clean\"` and tokens with `snapmetrics sql \"SELECT tokenized_user_id FROM l0_user_tokenization_clean\"`"
+    )]
+    CustomerNotFound { snapshot: String, key: String },
+
+    #[error(
         "out of memory: {context} needs more than {limit} even after spilling to disk; raise --memory-limit ({detail})"
     )]
     Memory {

@@ -2,9 +2,11 @@
 //! prints; everything it calls returns typed errors.
 
 mod check;
+mod customer;
 mod generate;
 mod query;
 mod report;
+mod serve;
 mod snapshots;
 
 use std::io::Write;
@@ -43,6 +45,12 @@ pub enum Command {
     Report(report::ReportArgs),
     /// Write a deterministic synthetic snapshot.
     Generate(generate::GenerateArgs),
+    /// Print one customer's record (by id, or --token).
+    Customer(customer::CustomerArgs),
+    /// Write every customer's record to FILE.parquet or FILE.csv.
+    Customers(customer::CustomersArgs),
+    /// Serve the read-only HTTP JSON API (customers, metrics, snapshots).
+    Serve(serve::ServeArgs),
 }
 
 /// Where the snapshots are.
@@ -242,6 +250,9 @@ pub fn run(cli: Cli) -> ExitCode {
             Command::Report(args) => report::report(args).await,
             Command::Check(args) => check::check(args).await,
             Command::Generate(args) => generate::generate(args),
+            Command::Customer(args) => customer::customer(args).await,
+            Command::Customers(args) => customer::customers(args).await,
+            Command::Serve(args) => serve::serve(args).await,
         }
     });
     match result {

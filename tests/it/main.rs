@@ -1,6 +1,7 @@
 //! One integration-test binary; fixtures are built in code, in temporary stores.
 
 mod cli;
+mod customer;
 mod differential;
 mod discovery;
 mod fixtures;
@@ -11,4 +12,5 @@ mod metrics;
 mod normalise;
 mod report;
 mod s3;
+mod serve;
 mod sql;

@@ -1,0 +1,488 @@
+//! The HTTP API on loopback: auth, PII grants, malformed input, limits and a bounded
+//! load test, against the handcrafted snapshot of `customer.rs`.
+
+use std::net::SocketAddr;
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use serde_json::{Value, json};
+use snapmetrics::serve::{Api, ApiConfig, Auth};
+use snapmetrics::session::SessionOptions;
+use tokio::sync::oneshot;
+
+use crate::customer::{scenario, user_1, user_2};
+use crate::fixtures::Fixture;
+
+const READ: &str = "read-token-0123456789";
+const PII: &str = "pii-token-0123456789abc";
+
+fn loopback() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
+/// A running server; dropping it stops the server.
+struct Server {
+    base: String,
+    client: reqwest::Client,
+    _stop: oneshot::Sender<()>,
+    _fixture: Fixture,
+}
+
+impl Server {
+    async fn start(config: ApiConfig) -> Server {
+        let fixture = scenario(true);
+        let session = fixture
+            .open(SessionOptions {
+                include_pii: true,
+                ..SessionOptions::default()
+            })
+            .await
+            .expect("session");
+        let auth = Auth::configure(Some(READ), Some(PII), false, false, loopback()).expect("auth");
+        let api = Arc::new(Api::new(session, auth, config).await.expect("api"));
+        let listener = tokio::net::TcpListener::bind(loopback())
+            .await
+            .expect("bind");
+        let address = listener.local_addr().expect("address");
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(snapmetrics::serve::serve(listener, api, async move {
+            let _ = stopped.await;
+        }));
+        Server {
+            base: format!("http://{address}"),
+            client: reqwest::Client::new(),
+            _stop: stop,
+            _fixture: fixture,
+        }
+    }
+
+    /// GET `path` with an optional bearer token: (status, JSON body).
+    async fn get(&self, path: &str, token: Option<&str>) -> (u16, Value) {
+        let mut request = self.client.get(format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("response");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body");
+        let body = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}: {text}"));
+        (status, body)
+    }
+
+    /// Asserts a JSON error with `status` and `error`.
+    async fn expect_error(&self, path: &str, token: Option<&str>, status: u16, error: &str) {
+        let (got, body) = self.get(path, token).await;
+        assert_eq!(
+            (got, body["error"].as_str()),
+            (status, Some(error)),
+            "{path}: {body}"
+        );
+        assert_eq!(body["code"], json!(status), "{path}: {body}");
+        assert!(
+            body["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{body}"
+        );
+    }
+}
+
+fn strip_pii(mut value: Value) -> Value {
+    if let Some(object) = value.as_object_mut() {
+        for key in ["email", "first_name", "last_name", "date_of_birth"] {
+            object.remove(key);
+        }
+    }
+    value
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn customers_and_pii_grants() {
+    let server = Server::start(ApiConfig::default()).await;
+    let (status, body) = server.get("/customers/1", Some(READ)).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, user_1());
+    let (status, body) = server.get("/customers/2", Some(READ)).await;
+    assert_eq!((status, body), (200, user_2()));
+
+    // A PII token sees PII only when it asks; a read token never does.
+    let (_, body) = server.get("/customers/1", Some(PII)).await;
+    assert_eq!(body, user_1());
+    let (_, body) = server
+        .get("/customers/1?include_pii=false", Some(PII))
+        .await;
+    assert_eq!(body, user_1());
+    let (status, body) = server.get("/customers/1?include_pii=true", Some(PII)).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["email"], "ada@example.com");
+    assert_eq!(body["last_name"], "Lovelace");
+    assert_eq!(body["date_of_birth"], "1990-12-10");
+    assert_eq!(strip_pii(body), user_1());
+    server
+        .expect_error(
+            "/customers/1?include_pii=true",
+            Some(READ),
+            403,
+            "pii_not_granted",
+        )
+        .await;
+    // 403 comes before the lookup: no probing for ids with a read token.
+    server
+        .expect_error(
+            "/customers/42?include_pii=true",
+            Some(READ),
+            403,
+            "pii_not_granted",
+        )
+        .await;
+    for path in [
+        "/customers/1",
+        "/customers/2",
+        "/customers/1?include_pii=false",
+    ] {
+        let response = server
+            .client
+            .get(format!("{}{path}", server.base))
+            .bearer_auth(READ)
+            .send()
+            .await
+            .expect("response");
+        assert_eq!(
+            response
+                .headers()
+                .get("cache-control")
+                .and_then(|v| v.to_str().ok()),
+            Some("no-store")
+        );
+        let text = response.text().await.expect("body");
+        for secret in [
+            "ada@example.com",
+            "alan@example.com",
+            "Lovelace",
+            "Turing",
+            "1990-12-10",
+            "argon2",
+        ] {
+            assert!(!text.contains(secret), "{path}: {text}");
+        }
+    }
+
+    server
+        .expect_error("/customers/42", Some(READ), 404, "customer_not_found")
+        .await;
+    // Created after as_of: excluded, so not found rather than half a record.
+    server
+        .expect_error("/customers/3", Some(READ), 404, "customer_not_found")
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auth_failures_are_401() {
+    let server = Server::start(ApiConfig::default()).await;
+    for path in [
+        "/customers/1",
+        "/metrics/mau",
+        "/snapshots",
+        "/customers/abc",
+    ] {
+        server.expect_error(path, None, 401, "unauthorized").await;
+        server
+            .expect_error(path, Some("not-a-valid-token-at-all"), 401, "unauthorized")
+            .await;
+        server
+            .expect_error(path, Some(""), 401, "unauthorized")
+            .await;
+    }
+    let response = server
+        .client
+        .get(format!("{}/customers/1", server.base))
+        .header("authorization", format!("Basic {READ}"))
+        .send()
+        .await
+        .expect("response");
+    assert_eq!(response.status().as_u16(), 401);
+    assert_eq!(
+        response
+            .headers()
+            .get("www-authenticate")
+            .and_then(|v| v.to_str().ok()),
+        Some("Bearer")
+    );
+    // Health and the OpenAPI document carry no data and need no token.
+    let (status, body) = server.get("/health", None).await;
+    assert_eq!((status, body), (200, json!({"status": "ok"})));
+    let (status, body) = server.get("/openapi.json", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["openapi"], "3.0.3");
+    for path in [
+        "/customers/{id}",
+        "/metrics/{name}",
+        "/snapshots",
+        "/health",
+    ] {
+        assert!(body["paths"][path].is_object(), "{path}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_input_is_400_never_500() {
+    let server = Server::start(ApiConfig::default()).await;
+    let t = Some(READ);
+    for path in [
+        "/customers/abc",
+        "/customers/-1",
+        "/customers/+1",
+        "/customers/1.5",
+        "/customers/1e3",
+        "/customers/%20",
+        "/customers/99999999999999999999",
+        "/customers/9223372036854775808",
+        "/customers/1%27%20OR%201=1",
+    ] {
+        server.expect_error(path, t, 400, "malformed_id").await;
+    }
+    // Not UTF-8 once decoded.
+    server
+        .expect_error("/customers/%FF", t, 400, "malformed_path")
+        .await;
+    for path in [
+        "/customers/1?include_pii=yes",
+        "/customers/1?include_pii=1",
+        "/customers/1?include_pii=true&include_pii=true",
+        "/customers/1?includepii=true",
+        "/customers/1?%FF=1",
+        "/metrics/mau?from=2026-13-01",
+        "/metrics/mau?from=yesterday",
+        "/metrics/mau?to=2026-02-30",
+        "/metrics/mau?from=2026-03-01&to=2026-02-01",
+        "/metrics/mau?active_only=maybe",
+        "/metrics/mau?bank=Monzo",
+        "/metrics/mau?from=2026-01-01&from=2026-02-01",
+    ] {
+        server.expect_error(path, t, 400, "invalid_query").await;
+    }
+    server
+        .expect_error("/metrics/nope", t, 404, "unknown_metric")
+        .await;
+    server
+        .expect_error("/metrics/..%2F..%2Fetc", t, 404, "unknown_metric")
+        .await;
+    server.expect_error("/sql", t, 404, "not_found").await;
+    server.expect_error("/customers", t, 404, "not_found").await;
+    server
+        .expect_error("/customers/1/2", t, 404, "not_found")
+        .await;
+    let response = server
+        .client
+        .post(format!("{}/customers/1", server.base))
+        .bearer_auth(READ)
+        .body("{}")
+        .send()
+        .await
+        .expect("response");
+    assert_eq!(response.status().as_u16(), 405);
+    let body: Value = serde_json::from_str(&response.text().await.expect("body")).expect("json");
+    assert_eq!(body["error"], "method_not_allowed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_and_snapshots() {
+    let server = Server::start(ApiConfig::default()).await;
+    let t = Some(READ);
+    // new_users per month, first signup month to as_of's: 2026-01 (user 1), 2026-02 (user 2).
+    let (status, body) = server.get("/metrics/new_users", t).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["metric"], "new_users");
+    assert_eq!(
+        body["columns"],
+        json!(["month", "new_users", "is_complete"])
+    );
+    assert_eq!(body["snapshot"], crate::customer::SNAPSHOT);
+    let counts = |body: &Value| -> Vec<(String, i64)> {
+        body["rows"]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .map(|r| {
+                (
+                    r["month"].as_str().expect("month").to_string(),
+                    r["new_users"].as_i64().expect("n"),
+                )
+            })
+            .collect()
+    };
+    let month = |m: &str, n| (m.to_string(), n);
+    assert_eq!(
+        counts(&body),
+        [
+            month("2026-01", 1),
+            month("2026-02", 1),
+            month("2026-03", 0)
+        ]
+    );
+    // A filter set gets a session of its own: user 2 is inactive.
+    let (status, body) = server.get("/metrics/new_users?active_only=true", t).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["filters"]["active_only"], true);
+    assert_eq!(
+        counts(&body),
+        [
+            month("2026-01", 1),
+            month("2026-02", 0),
+            month("2026-03", 0)
+        ]
+    );
+    let (status, body) = server
+        .get(
+            "/metrics/new_users?from=2026-02-01&to=&active_only=false",
+            t,
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(counts(&body), [month("2026-02", 1), month("2026-03", 0)]);
+    let (status, body) = server.get("/metrics/cohort_retention", t).await;
+    assert_eq!(status, 200, "{body}");
+    assert!(!body["rows"].as_array().expect("rows").is_empty());
+
+    let (status, body) = server.get("/snapshots", t).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["serving"], crate::customer::SNAPSHOT);
+    assert_eq!(
+        body["snapshots"],
+        json!([{
+            "id": crate::customer::SNAPSHOT,
+            "complete": true,
+            "as_of": "2026-03-31T23:59:59.999999Z",
+            "as_of_source": "snapshot id"
+        }])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_requests_time_out_with_503() {
+    let server = Server::start(ApiConfig {
+        request_timeout: Duration::from_millis(1),
+        ..ApiConfig::default()
+    })
+    .await;
+    // Opening a session for a new filter set takes far longer than 1 ms.
+    server
+        .expect_error(
+            "/metrics/activation?active_only=true",
+            Some(READ),
+            503,
+            "timeout",
+        )
+        .await;
+}
+
+/// 2,000 requests, 32 at a time, through only 4 permits: every one must succeed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bounded_load_on_loopback() {
+    let server = Arc::new(
+        Server::start(ApiConfig {
+            max_concurrent_requests: 4,
+            ..ApiConfig::default()
+        })
+        .await,
+    );
+    let paths = [
+        "/customers/1",
+        "/customers/2",
+        "/customers/1?include_pii=true",
+        "/metrics/mau",
+        "/health",
+        "/snapshots",
+    ];
+    let started = Instant::now();
+    let statuses: Vec<(usize, u16)> = futures::stream::iter(0..2000usize)
+        .map(|n| {
+            let server = server.clone();
+            async move {
+                let path = paths[n % paths.len()];
+                let token = if n % paths.len() == 2 { PII } else { READ };
+                let response = server
+                    .client
+                    .get(format!("{}{path}", server.base))
+                    .bearer_auth(token)
+                    .send()
+                    .await
+                    .expect("response");
+                let status = response.status().as_u16();
+                response.bytes().await.expect("body");
+                (n, status)
+            }
+        })
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    let failed: Vec<_> = statuses.iter().filter(|(_, s)| *s != 200).collect();
+    assert_eq!(statuses.len(), 2000);
+    assert!(
+        failed.is_empty(),
+        "{} failed, e.g. {:?}",
+        failed.len(),
+        &failed[..failed.len().min(5)]
+    );
+    eprintln!("2000 requests at concurrency 32 in {:?}", started.elapsed());
+}
+
+#[test]
+fn start_up_refuses_unsafe_configurations() {
+    let any = SocketAddr::from(([0, 0, 0, 0], 8080));
+    let refused = [
+        Auth::configure(None, None, false, false, loopback()),
+        Auth::configure(Some(" , "), None, false, false, loopback()),
+        Auth::configure(None, None, true, false, any),
+        Auth::configure(Some(READ), None, true, false, loopback()),
+        Auth::configure(Some("short"), None, false, false, loopback()),
+        Auth::configure(Some("has a space in it ok"), None, false, false, loopback()),
+    ];
+    for result in refused {
+        assert!(
+            matches!(result, Err(snapmetrics::Error::InvalidArgument { .. })),
+            "{result:?}"
+        );
+    }
+    assert!(
+        !Auth::configure(Some(READ), None, false, false, any)
+            .expect("tokens")
+            .grants_pii()
+    );
+    assert!(
+        Auth::configure(None, Some(PII), false, false, any)
+            .expect("pii")
+            .grants_pii()
+    );
+    assert!(
+        !Auth::configure(None, None, true, false, loopback())
+            .expect("open")
+            .grants_pii()
+    );
+
+    // The binary refuses before it opens any snapshot: exit 2, one line.
+    for args in [
+        vec!["serve", "--store", "/no/such/store"],
+        vec![
+            "serve",
+            "--no-auth",
+            "--bind",
+            "0.0.0.0:0",
+            "--store",
+            "/no/such/store",
+        ],
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_snapmetrics"))
+            .args(&args)
+            .env_remove("SNAPMETRICS_API_TOKENS")
+            .env_remove("SNAPMETRICS_API_PII_TOKENS")
+            .output()
+            .expect("runs");
+        assert_eq!(output.status.code(), Some(2), "{args:?}: {output:?}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("SNAPMETRICS_API_TOKENS") || stderr.contains("loopback"),
+            "{stderr}"
+        );
+    }
+}
