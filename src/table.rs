@@ -47,8 +47,10 @@ pub async fn register(
     files: &TableFiles,
     include_pii: bool,
 ) -> Result<SourceTable> {
-    let facts: Vec<FileFacts> = futures::stream::iter(files.files.iter())
-        .map(|meta| read_footer(ctx, store, snapshot, &files.name, meta))
+    // Owned metas keep the stream's future `Send` (a borrowing closure is not general
+    // enough for rustc), so a session can be opened on a spawned task.
+    let facts: Vec<FileFacts> = futures::stream::iter(files.files.iter().cloned())
+        .map(|meta| async move { read_footer(ctx, store, snapshot, &files.name, &meta).await })
         .buffered(FOOTER_CONCURRENCY)
         .try_collect()
         .await?;

@@ -13,5 +13,5 @@ SELECT
     t.created_at,
     t.upload_session_id,
     'legacy' AS source,
-    CAST(NULL AS VARCHAR) AS tokenized_user_id
+    arrow_cast(NULL, 'Utf8') AS tokenized_user_id
 FROM transactions t

@@ -210,3 +210,25 @@ async fn table_both_file_and_folder_is_an_error() {
         "{err}"
     );
 }
+
+#[test]
+fn opening_a_session_is_send() {
+    fn assert_send<T: Send>(_: T) {}
+    let f = Fixture::new("2026-01-31");
+    f.with_empty_tables();
+    assert_send(f.open(Default::default()));
+}
+
+#[tokio::test]
+async fn legacy_transactions_all_types_its_token_column_as_utf8() {
+    let f = Fixture::new("2026-01-31");
+    f.with_empty_tables();
+    let session = f.session().await;
+    let types = csv(
+        &session,
+        "SELECT data_type FROM information_schema.columns \
+         WHERE table_name = 'transactions_all' AND column_name = 'tokenized_user_id'",
+    )
+    .await;
+    assert_eq!(types, ["data_type", "Utf8"]);
+}
