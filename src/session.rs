@@ -103,6 +103,16 @@ const CHECKED_VIEWS: [(&str, &str); 6] = [
     ),
 ];
 
+/// Small views read by nearly every check and metric: computed once per session.
+const MATERIALIZED: [&str; 2] = ["users_clean", "l0_user_tokenization_clean"];
+
+/// (source, table): ids that occur more than once, computed once per session so that
+/// `<table>_checked` ranks only those rows instead of sorting the whole table.
+const DUPLICATE_IDS: [(&str, &str); 2] = [
+    ("user_events", "user_events"),
+    ("transactions_all", "transactions"),
+];
+
 /// `<table>_clean`: the rows of `<table>_checked` that pass every check.
 const CLEAN_VIEW: &str = "SELECT * EXCLUDE (dq_check) FROM {checked} WHERE dq_check IS NULL";
 
@@ -263,11 +273,20 @@ impl Session {
                 self.register_view("transactions_all", sql, &params).await?;
                 continue;
             }
+            if let Some((source, _)) = DUPLICATE_IDS.iter().find(|(_, t)| *t == table) {
+                let name = format!("{table}_duplicate_ids");
+                let sql = format!("SELECT id FROM {source} GROUP BY id HAVING count(*) > 1");
+                self.register_view(&name, &sql, &params).await?;
+                self.materialize(&name).await?;
+            }
             let checked = format!("{table}_checked");
             self.register_view(&checked, sql, &params).await?;
             let clean = CLEAN_VIEW.replace("{checked}", &checked);
-            self.register_view(&format!("{table}_clean"), &clean, &params)
-                .await?;
+            let clean_name = format!("{table}_clean");
+            self.register_view(&clean_name, &clean, &params).await?;
+            if MATERIALIZED.contains(&clean_name.as_str()) {
+                self.materialize(&clean_name).await?;
+            }
         }
 
         let first_signup = self
@@ -303,6 +322,25 @@ impl Session {
             self.register_view(name, sql, &params).await?;
         }
         Ok(())
+    }
+
+    /// Computes a view once and replaces it with its rows, so the queries that read it
+    /// many times (every check joins `users_clean`) do not recompute it each time.
+    async fn materialize(&self, name: &str) -> Result<()> {
+        let context = format!("computing '{name}'");
+        let df = self
+            .ctx
+            .table(name)
+            .await
+            .map_err(|e| Error::query(&context, e))?;
+        let schema = Arc::new(df.schema().as_arrow().clone());
+        let batches = self.collect(df, &context).await?;
+        let table =
+            MemTable::try_new(schema, vec![batches]).map_err(|e| Error::query(&context, e))?;
+        self.ctx
+            .deregister_table(name)
+            .map_err(|e| Error::query(&context, e))?;
+        register(&self.ctx, name, Arc::new(table))
     }
 
     async fn register_view(

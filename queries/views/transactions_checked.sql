@@ -5,14 +5,12 @@
 --   unmapped_token      tokenized_user_id has no mapping in l0_user_tokenization
 --   after_as_of         transaction_date later than as_of's UTC date
 --   before_signup_week  uploaded (created_at) before the user's signup week
--- Only ids that occur more than once are ranked (see user_events_checked.sql).
-WITH duplicated AS (
-    SELECT id FROM transactions_all GROUP BY id HAVING count(*) > 1
-),
-ranked AS (
+-- Only ids that occur more than once are ranked (transactions_duplicate_ids, see
+-- user_events_checked.sql).
+WITH ranked AS (
     SELECT t.*, 1 AS dq_copy
     FROM transactions_all t
-    WHERE NOT EXISTS (SELECT 1 FROM duplicated d WHERE d.id = t.id)
+    WHERE NOT EXISTS (SELECT 1 FROM transactions_duplicate_ids d WHERE d.id = t.id)
     UNION ALL
     SELECT
         t.*,
@@ -21,7 +19,7 @@ ranked AS (
             ORDER BY t.created_at, t.transaction_date, t.amount, t.user_id, t.tokenized_user_id
         ) AS dq_copy
     FROM transactions_all t
-    WHERE t.id IN (SELECT id FROM duplicated)
+    WHERE t.id IN (SELECT id FROM transactions_duplicate_ids)
 )
 SELECT
     r.* EXCLUDE (dq_copy),

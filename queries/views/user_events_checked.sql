@@ -4,15 +4,13 @@
 --   orphan_user_id      user_id is not a (clean) user
 --   after_as_of         event_timestamp later than as_of
 --   before_signup_week  the event's week is before the user's signup week
--- Only ids that occur more than once are ranked; finding them is one aggregate over the
--- id column, far cheaper than sorting every event by id.
-WITH duplicated AS (
-    SELECT id FROM user_events GROUP BY id HAVING count(*) > 1
-),
-ranked AS (
+-- Only ids that occur more than once are ranked: user_events_duplicate_ids (computed
+-- once per session: SELECT id FROM user_events GROUP BY id HAVING count(*) > 1) is one
+-- aggregate over the id column, far cheaper than sorting every event by id.
+WITH ranked AS (
     SELECT e.*, 1 AS dq_copy
     FROM user_events e
-    WHERE NOT EXISTS (SELECT 1 FROM duplicated d WHERE d.id = e.id)
+    WHERE NOT EXISTS (SELECT 1 FROM user_events_duplicate_ids d WHERE d.id = e.id)
     UNION ALL
     SELECT
         e.*,
@@ -21,7 +19,7 @@ ranked AS (
             ORDER BY e.event_timestamp, e.user_id, e.event_type, e.metadata
         ) AS dq_copy
     FROM user_events e
-    WHERE e.id IN (SELECT id FROM duplicated)
+    WHERE e.id IN (SELECT id FROM user_events_duplicate_ids)
 )
 SELECT
     r.* EXCLUDE (dq_copy),
