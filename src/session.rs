@@ -408,8 +408,28 @@ impl Session {
 
     /// Runs a planned query. When a scan fails, finds and names the file that cannot be
     /// read, since the engine's decode errors do not say which one it was.
+    ///
+    /// Hash joins cannot spill: when one runs out of memory, the query is planned again
+    /// with sort-merge joins, which can, before the failure is reported.
     pub async fn collect(&self, df: DataFrame, context: &str) -> Result<Vec<RecordBatch>> {
-        match crate::contain::contained(df.collect()).await {
+        let retry = df.clone();
+        let error = match crate::contain::contained(df.collect()).await {
+            Ok(batches) => return Ok(batches),
+            Err(error) => error,
+        };
+        let hash_joins = self
+            .ctx
+            .state()
+            .config()
+            .options()
+            .optimizer
+            .prefer_hash_join;
+        if !hash_joins || !matches!(error.find_root(), DataFusionError::ResourcesExhausted(_)) {
+            return Err(self.diagnose(error, context).await);
+        }
+        let (mut state, plan) = retry.into_parts();
+        state.config_mut().options_mut().optimizer.prefer_hash_join = false;
+        match crate::contain::contained(DataFrame::new(state, plan).collect()).await {
             Ok(batches) => Ok(batches),
             Err(error) => Err(self.diagnose(error, context).await),
         }
