@@ -234,6 +234,40 @@ pub fn transactions(rows: &[TransactionRow]) -> RecordBatch {
     )
 }
 
+/// The analytics-layer copy of legacy `transactions` rows: `user_id` replaced by the
+/// given tokens (one per row), `date` renamed `transaction_date`.
+pub fn l1_facts(legacy: &RecordBatch, tokens: &[&str]) -> RecordBatch {
+    let schema = legacy.schema();
+    let (fields, columns): (Vec<(&str, DataType)>, Vec<ArrayRef>) = schema
+        .fields()
+        .iter()
+        .zip(legacy.columns())
+        .map(|(field, column)| match field.name().as_str() {
+            "user_id" => (
+                ("tokenized_user_id", DataType::Utf8),
+                Arc::new(StringArray::from(tokens.to_vec())) as ArrayRef,
+            ),
+            "date" => (("transaction_date", DataType::Date32), column.clone()),
+            name => ((name, field.data_type().clone()), column.clone()),
+        })
+        .unzip();
+    batch(fields, columns)
+}
+
+/// l0_user_tokenization: (internal_user_id, tokenized_user_id)
+pub fn tokenization(pairs: &[(i64, &str)]) -> RecordBatch {
+    batch(
+        vec![
+            ("internal_user_id", DataType::Int64),
+            ("tokenized_user_id", DataType::Utf8),
+        ],
+        vec![
+            Arc::new(Int64Array::from_iter_values(pairs.iter().map(|p| p.0))),
+            Arc::new(StringArray::from_iter_values(pairs.iter().map(|p| p.1))),
+        ],
+    )
+}
+
 /// Runs SQL and returns the rows as CSV lines (header first).
 pub async fn csv(session: &Session, sql: &str) -> Vec<String> {
     let df = session.sql(sql).await.expect("plans");

@@ -1,9 +1,8 @@
 //! Messy exports: every bad file is named, nothing panics, `check` tells the truth.
 
 use std::process::Command;
-use std::sync::Arc;
 
-use snapmetrics::datafusion::arrow::array::{Int64Array, RecordBatch, StringArray};
+use snapmetrics::datafusion::arrow::array::RecordBatch;
 use snapmetrics::datafusion::parquet::arrow::ArrowWriter;
 use snapmetrics::datafusion::parquet::basic::{Compression, ZstdLevel};
 use snapmetrics::datafusion::parquet::file::properties::WriterProperties;
@@ -172,50 +171,13 @@ async fn reconciliation_lists_months_that_differ() {
     );
     let legacy =
         crate::fixtures::transactions(&[(1, 1, "2026-01-07", None, "2026-01-07T09:00:00Z", None)]);
-    let schema = legacy.schema();
-    let mut fields = Vec::new();
-    let mut columns = Vec::new();
-    for (field, column) in schema.fields().iter().zip(legacy.columns()) {
-        match field.name().as_str() {
-            "user_id" => {
-                fields.push((
-                    "tokenized_user_id",
-                    snapmetrics::datafusion::arrow::datatypes::DataType::Utf8,
-                ));
-                columns.push(Arc::new(StringArray::from(vec!["t1"])) as _);
-            }
-            "date" => {
-                fields.push(("transaction_date", field.data_type().clone()));
-                columns.push(column.clone());
-            }
-            name => {
-                fields.push((name, field.data_type().clone()));
-                columns.push(column.clone());
-            }
-        }
-    }
     f.write(
         "l1_transaction_facts.parquet",
-        &crate::fixtures::batch(fields, columns),
+        &crate::fixtures::l1_facts(&legacy, &["t1"]),
     );
     f.write(
         "l0_user_tokenization.parquet",
-        &crate::fixtures::batch(
-            vec![
-                (
-                    "internal_user_id",
-                    snapmetrics::datafusion::arrow::datatypes::DataType::Int64,
-                ),
-                (
-                    "tokenized_user_id",
-                    snapmetrics::datafusion::arrow::datatypes::DataType::Utf8,
-                ),
-            ],
-            vec![
-                Arc::new(Int64Array::from(vec![1])),
-                Arc::new(StringArray::from(vec!["t1"])),
-            ],
-        ),
+        &crate::fixtures::tokenization(&[(1, "t1")]),
     );
     let session = f.session().await;
     let report = snapmetrics::check::run(&session).await.expect("check");

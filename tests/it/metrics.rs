@@ -331,78 +331,43 @@ async fn time_zone_moves_week_boundaries() {
 
 #[tokio::test]
 async fn l1_facts_map_tokens_and_count_unmapped() {
-    use crate::fixtures::{batch, day, ts_utc};
-    use snapmetrics::datafusion::arrow::array::{
-        Date32Array, Decimal128Array, Int64Array, StringArray, TimestampMicrosecondArray,
-    };
-    use snapmetrics::datafusion::arrow::datatypes::DataType;
-    use std::sync::Arc;
+    use crate::fixtures::{l1_facts, tokenization};
 
     let f = snapshot();
+    // tA is mapped twice (users 1 and 2: the smallest stays); tZ is not mapped.
     f.write(
         "l0_user_tokenization.parquet",
-        &batch(
-            vec![
-                ("internal_user_id", DataType::Int64),
-                ("tokenized_user_id", DataType::Utf8),
-            ],
-            vec![
-                Arc::new(Int64Array::from(vec![1, 3, 2])),
-                Arc::new(StringArray::from(vec!["tA", "tB", "tA"])), // tA mapped twice
-            ],
-        ),
+        &tokenization(&[(1, "tA"), (3, "tB"), (2, "tA")]),
     );
-    let rows = [
-        ("tA", "2026-02-03"),
-        ("tB", "2026-02-04"),
-        ("tZ", "2026-02-05"),
-    ];
+    let legacy = transactions(&[
+        (
+            1,
+            0,
+            "2026-02-03",
+            Some("Monzo"),
+            "2026-02-12T00:00:00Z",
+            None,
+        ),
+        (
+            2,
+            0,
+            "2026-02-04",
+            Some("HSBC"),
+            "2026-02-12T00:00:00Z",
+            None,
+        ),
+        (
+            3,
+            0,
+            "2026-02-05",
+            Some("TSB"),
+            "2026-02-12T00:00:00Z",
+            None,
+        ),
+    ]);
     f.write(
         "l1_transaction_facts/part-0.parquet",
-        &batch(
-            vec![
-                ("id", DataType::Int64),
-                ("tokenized_user_id", DataType::Utf8),
-                ("transaction_date", DataType::Date32),
-                ("description", DataType::Utf8),
-                ("merchant", DataType::Utf8),
-                ("amount", DataType::Decimal128(18, 2)),
-                ("cashflow", DataType::Utf8),
-                ("account", DataType::Utf8),
-                ("category", DataType::Utf8),
-                ("label", DataType::Utf8),
-                ("created_at", ts_utc()),
-            ],
-            vec![
-                Arc::new(Int64Array::from(vec![1, 2, 3])),
-                Arc::new(StringArray::from(
-                    rows.iter().map(|r| r.0).collect::<Vec<_>>(),
-                )),
-                Arc::new(Date32Array::from(
-                    rows.iter().map(|r| day(r.1)).collect::<Vec<_>>(),
-                )),
-                Arc::new(StringArray::from(vec!["a", "b", "c"])),
-                Arc::new(StringArray::from(vec![None::<&str>; 3])),
-                Arc::new(
-                    Decimal128Array::from(vec![100, 200, 300])
-                        .with_precision_and_scale(18, 2)
-                        .expect("decimal"),
-                ),
-                Arc::new(StringArray::from(vec!["out"; 3])),
-                Arc::new(StringArray::from(vec!["Monzo", "HSBC", "TSB"])),
-                Arc::new(StringArray::from(vec![None::<&str>; 3])),
-                Arc::new(StringArray::from(vec![None::<&str>; 3])),
-                Arc::new(
-                    TimestampMicrosecondArray::from(vec![
-                        crate::fixtures::us(
-                            "2026-02-12T00:00:00Z"
-                        );
-                        3
-                    ])
-                    .with_timezone("UTC"),
-                ),
-            ],
-        ),
+        &l1_facts(&legacy, &["tA", "tB", "tZ"]),
     );
     let session = f.session().await;
     assert_eq!(
