@@ -49,49 +49,45 @@ pub async fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
             writeln!(out)?;
         }
         CheckFormat::Table => {
-            let schema = Arc::new(Schema::new(vec![
-                Field::new("table", DataType::Utf8, false),
-                Field::new("files", DataType::UInt64, false),
-                Field::new("rows", DataType::UInt64, false),
-            ]));
-            let columns: Vec<ArrayRef> = vec![
-                Arc::new(StringArray::from_iter_values(
-                    report.tables.iter().map(|t| t.table.as_str()),
-                )),
-                Arc::new(UInt64Array::from_iter_values(
-                    report.tables.iter().map(|t| t.files as u64),
-                )),
-                Arc::new(UInt64Array::from_iter_values(
-                    report.tables.iter().map(|t| t.rows),
-                )),
-            ];
-            output::write(
-                Format::Table,
-                &schema,
-                &[RecordBatch::try_new(schema.clone(), columns)?],
+            print_table(
                 &mut out,
+                vec![
+                    (
+                        Field::new("table", DataType::Utf8, false),
+                        strings(report.tables.iter().map(|t| t.table.as_str())),
+                    ),
+                    (
+                        Field::new("files", DataType::UInt64, false),
+                        Arc::new(UInt64Array::from_iter_values(
+                            report.tables.iter().map(|t| t.files as u64),
+                        )),
+                    ),
+                    (
+                        Field::new("rows", DataType::UInt64, false),
+                        Arc::new(UInt64Array::from_iter_values(
+                            report.tables.iter().map(|t| t.rows),
+                        )),
+                    ),
+                ],
             )?;
-            let schema = Arc::new(Schema::new(vec![
-                Field::new("table", DataType::Utf8, false),
-                Field::new("check", DataType::Utf8, false),
-                Field::new("rows", DataType::Int64, false),
-            ]));
-            let columns: Vec<ArrayRef> = vec![
-                Arc::new(StringArray::from_iter_values(
-                    report.checks.iter().map(|c| c.table.as_str()),
-                )),
-                Arc::new(StringArray::from_iter_values(
-                    report.checks.iter().map(|c| c.check.as_str()),
-                )),
-                Arc::new(Int64Array::from_iter_values(
-                    report.checks.iter().map(|c| c.rows),
-                )),
-            ];
-            output::write(
-                Format::Table,
-                &schema,
-                &[RecordBatch::try_new(schema.clone(), columns)?],
+            print_table(
                 &mut out,
+                vec![
+                    (
+                        Field::new("table", DataType::Utf8, false),
+                        strings(report.checks.iter().map(|c| c.table.as_str())),
+                    ),
+                    (
+                        Field::new("check", DataType::Utf8, false),
+                        strings(report.checks.iter().map(|c| c.check.as_str())),
+                    ),
+                    (
+                        Field::new("rows", DataType::Int64, false),
+                        Arc::new(Int64Array::from_iter_values(
+                            report.checks.iter().map(|c| c.rows),
+                        )),
+                    ),
+                ],
             )?;
             match &report.reconciliation {
                 Some((schema, batches)) if report.reconciliation_months.unwrap_or(0) > 0 => {
@@ -122,4 +118,17 @@ pub async fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn strings<'a>(values: impl Iterator<Item = &'a str>) -> ArrayRef {
+    Arc::new(StringArray::from_iter_values(values))
+}
+
+/// Prints named columns as one text table.
+fn print_table(out: &mut dyn Write, columns: Vec<(Field, ArrayRef)>) -> anyhow::Result<()> {
+    let (fields, arrays): (Vec<Field>, Vec<ArrayRef>) = columns.into_iter().unzip();
+    let schema = Arc::new(Schema::new(fields));
+    let batch = RecordBatch::try_new(schema.clone(), arrays)?;
+    output::write(Format::Table, &schema, &[batch], out)?;
+    Ok(())
 }
