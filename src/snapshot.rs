@@ -28,24 +28,30 @@ pub struct SnapshotEntry {
 
 /// Lists the store's snapshots, sorted by id (which is time order).
 pub async fn list(store: &Store) -> Result<Vec<SnapshotEntry>> {
+    let mut entries = Vec::new();
+    for id in ids(store).await? {
+        let complete = exists(store, &store.child([id.as_str(), SUCCESS_MARKER])).await?;
+        entries.push(SnapshotEntry { id, complete });
+    }
+    Ok(entries)
+}
+
+/// The snapshot ids in the store, sorted: one listing, no per-snapshot request.
+async fn ids(store: &Store) -> Result<Vec<String>> {
     let listing = store
         .object_store()
         .list_with_delimiter(Some(store.root()))
         .await
         .map_err(|e| store.error(e))?;
-    let mut entries = Vec::new();
-    for prefix in listing.common_prefixes {
-        let Some(id) = prefix.filename().map(str::to_string) else {
-            continue;
-        };
-        if id.starts_with(['.', '_']) {
-            continue;
-        }
-        let complete = exists(store, &prefix.clone().join(SUCCESS_MARKER)).await?;
-        entries.push(SnapshotEntry { id, complete });
-    }
-    entries.sort_by(|a, b| a.id.cmp(&b.id));
-    Ok(entries)
+    let mut ids: Vec<String> = listing
+        .common_prefixes
+        .iter()
+        .filter_map(|prefix| prefix.filename())
+        .filter(|id| !id.starts_with(['.', '_']))
+        .map(str::to_string)
+        .collect();
+    ids.sort();
+    Ok(ids)
 }
 
 async fn exists(store: &Store, path: &Path) -> Result<bool> {
@@ -119,7 +125,7 @@ impl Snapshot {
             .await
             .map_err(|e| store.error(e))?;
         // An empty folder is a snapshot whose first file is not written yet.
-        if objects.is_empty() && !list(store).await?.iter().any(|e| e.id == id) {
+        if objects.is_empty() && !ids(store).await?.contains(&id) {
             return Err(Error::SnapshotNotFound {
                 store: store.location().to_string(),
                 id,
@@ -220,23 +226,9 @@ impl Snapshot {
 /// The greatest snapshot id with `_SUCCESS`: one listing of the store, then one HEAD
 /// per id from the newest down until a complete one is found.
 async fn latest(store: &Store) -> Result<String> {
-    let listing = store
-        .object_store()
-        .list_with_delimiter(Some(store.root()))
-        .await
-        .map_err(|e| store.error(e))?;
-    let mut ids: Vec<Path> = listing
-        .common_prefixes
-        .into_iter()
-        .filter(|p| {
-            p.filename()
-                .is_some_and(|name| !name.starts_with(['.', '_']))
-        })
-        .collect();
-    ids.sort();
-    for prefix in ids.iter().rev() {
-        if exists(store, &prefix.clone().join(SUCCESS_MARKER)).await? {
-            return Ok(prefix.filename().unwrap_or_default().to_string());
+    for id in ids(store).await?.into_iter().rev() {
+        if exists(store, &store.child([id.as_str(), SUCCESS_MARKER])).await? {
+            return Ok(id);
         }
     }
     Err(Error::NoCompleteSnapshot {
