@@ -16,6 +16,7 @@ use crate::metrics::METRICS;
 use crate::output::{self, Format};
 use crate::publish::{Destination, publish};
 use crate::session::{Filters, Session, TransactionsSource};
+use crate::snapshot::relative_parts;
 
 /// Extra copies a report can carry besides its CSV files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -251,16 +252,8 @@ async fn input_checksums(session: &Session) -> Result<Vec<InputFile>> {
                 } else {
                     None
                 };
-                let path = meta
-                    .location
-                    .prefix_match(&prefix)
-                    .map(|parts| {
-                        parts
-                            .map(|p| p.as_ref().to_string())
-                            .collect::<Vec<_>>()
-                            .join("/")
-                    })
-                    .unwrap_or_else(|| meta.location.to_string());
+                let path = relative_parts(&prefix, &meta.location)
+                    .map_or_else(|| meta.location.to_string(), |parts| parts.join("/"));
                 Ok::<_, Error>(InputFile {
                     table,
                     path,

@@ -291,7 +291,8 @@ pub fn as_of_from_id(id: &str) -> Option<DateTime<Utc>> {
     Some(next - TimeDelta::microseconds(1))
 }
 
-fn relative_parts(prefix: &Path, path: &Path) -> Option<Vec<String>> {
+/// The parts of `path` below `prefix`, or `None` when it is not below it.
+pub(crate) fn relative_parts(prefix: &Path, path: &Path) -> Option<Vec<String>> {
     Some(
         path.prefix_match(prefix)?
             .map(|part| part.as_ref().to_string())

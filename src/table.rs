@@ -17,7 +17,7 @@ use object_store::ObjectMeta;
 
 use crate::error::{Error, Result};
 use crate::schema::{Presence, TableSpec, Visibility, normalise_extra};
-use crate::snapshot::{Snapshot, TableFiles};
+use crate::snapshot::{Snapshot, TableFiles, relative_parts};
 use crate::store::Store;
 
 /// How many footers are fetched at once (matters on S3, harmless locally).
@@ -212,11 +212,7 @@ fn partition_columns(
         return Ok(Vec::new());
     }
     let keys_of = |meta: &ObjectMeta| -> Vec<String> {
-        let parts: Vec<String> = meta
-            .location
-            .prefix_match(&files.location)
-            .map(|parts| parts.map(|p| p.as_ref().to_string()).collect())
-            .unwrap_or_default();
+        let parts = relative_parts(&files.location, &meta.location).unwrap_or_default();
         let folders = &parts[..parts.len().saturating_sub(1)];
         folders
             .iter()
