@@ -31,14 +31,14 @@ WITH data_quality_checks AS (
     ) checks
 ),
 found AS (
-    SELECT 'users' AS table_name, dq_check FROM users_checked
-    UNION ALL SELECT 'user_events', dq_check FROM user_events_checked
-    UNION ALL SELECT 'transactions_all', dq_check FROM transactions_checked
-    UNION ALL SELECT 'onboarding_responses', dq_check FROM onboarding_responses_checked
-    UNION ALL SELECT 'l0_user_tokenization', dq_check FROM l0_user_tokenization_checked
+    SELECT 'users' AS table_name, dq_check, 1 AS rows FROM users_checked
+    UNION ALL SELECT 'user_events', dq_check, events FROM user_events_summary
+    UNION ALL SELECT 'transactions_all', dq_check, transactions FROM transactions_summary
+    UNION ALL SELECT 'onboarding_responses', dq_check, 1 FROM onboarding_responses_checked
+    UNION ALL SELECT 'l0_user_tokenization', dq_check, 1 FROM l0_user_tokenization_checked
 ),
 counts AS (
-    SELECT table_name, dq_check, count(*) AS rows
+    SELECT table_name, dq_check, sum(rows) AS rows
     FROM found
     WHERE dq_check IS NOT NULL
     GROUP BY table_name, dq_check

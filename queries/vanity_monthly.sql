@@ -16,19 +16,22 @@ WITH new_users AS (
 ),
 logins AS (
     SELECT e.event_month AS month_start, count(DISTINCT e.user_id) AS users
-    FROM user_events_clean e
+    FROM user_events_summary e
     JOIN report_users u ON u.id = e.user_id
-    WHERE e.event_type = 'login'
+    WHERE e.dq_check IS NULL AND e.logins > 0
     GROUP BY e.event_month
 ),
 bank_transactions AS (
     SELECT t.*
-    FROM transactions_clean t
+    FROM transactions_summary t
     JOIN report_users u ON u.id = t.user_id
-    WHERE $bank IS NULL OR t.account = $bank
+    WHERE t.dq_check IS NULL AND ($bank IS NULL OR t.account = $bank)
 ),
 transactions_per_month AS (
-    SELECT transaction_month AS month_start, count(*) AS rows, count(DISTINCT account) AS banks
+    SELECT
+        transaction_month AS month_start,
+        sum(transactions) AS rows,
+        count(DISTINCT account) AS banks
     FROM bank_transactions
     GROUP BY transaction_month
 ),

@@ -6,7 +6,8 @@ use std::sync::Arc;
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::array::{Array, Int32Array, TimestampMicrosecondArray};
+use datafusion::arrow::array::{Array, Int32Array, Int64Array, TimestampMicrosecondArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::common::ScalarValue;
 use datafusion::common::config::ConfigOptions;
 use datafusion::datasource::MemTable;
@@ -21,6 +22,7 @@ use serde::Serialize;
 
 use crate::calendar::{self, Calendar, LocalTime};
 use crate::error::{Error, Result};
+use crate::memo::OnFirstUse;
 use crate::schema::{self, TableSpec, Visibility};
 use crate::snapshot::{AsOf, AsOfSource, Snapshot};
 use crate::store::Store;
@@ -104,11 +106,16 @@ const CHECKED_VIEWS: [(&str, &str); 6] = [
 ];
 
 /// Small views read by nearly every check and metric: computed once per session.
-const MATERIALIZED: [&str; 2] = ["users_clean", "l0_user_tokenization_clean"];
+const MATERIALIZED: [&str; 3] = [
+    "users_clean",
+    "l0_user_tokenization_clean",
+    "onboarding_responses_clean",
+];
 
 /// (source, table): ids that occur more than once, computed once per session so that
 /// `<table>_checked` ranks only those rows instead of sorting the whole table.
-const DUPLICATE_IDS: [(&str, &str); 2] = [
+const DUPLICATE_IDS: [(&str, &str); 3] = [
+    ("users", "users"),
     ("user_events", "user_events"),
     ("transactions_all", "transactions"),
 ];
@@ -118,6 +125,19 @@ const CLEAN_VIEW: &str = "SELECT * EXCLUDE (dq_check) FROM {checked} WHERE dq_ch
 
 const TRANSACTIONS_ALL_L1: &str = include_str!("../queries/views/transactions_all_l1.sql");
 const TRANSACTIONS_ALL_LEGACY: &str = include_str!("../queries/views/transactions_all_legacy.sql");
+
+/// Views over the largest tables that several metrics read: computed by the first query
+/// that reads them and kept for the session (`memo`).
+const ON_FIRST_USE: [(&str, &str); 2] = [
+    (
+        "user_events_summary",
+        include_str!("../queries/views/user_events_summary.sql"),
+    ),
+    (
+        "transactions_summary",
+        include_str!("../queries/views/transactions_summary.sql"),
+    ),
+];
 
 const FILTER_VIEWS: [(&str, &str); 4] = [
     (
@@ -139,7 +159,7 @@ const FILTER_VIEWS: [(&str, &str); 4] = [
 ];
 
 /// Every view's SQL by name, for the report manifest.
-pub const VIEW_SQL: [(&str, &str); 12] = [
+pub const VIEW_SQL: [(&str, &str); 14] = [
     ("users_checked", CHECKED_VIEWS[0].1),
     ("l0_user_tokenization_checked", CHECKED_VIEWS[1].1),
     ("transactions_all_l1", TRANSACTIONS_ALL_L1),
@@ -147,6 +167,8 @@ pub const VIEW_SQL: [(&str, &str); 12] = [
     ("transactions_checked", CHECKED_VIEWS[3].1),
     ("user_events_checked", CHECKED_VIEWS[4].1),
     ("onboarding_responses_checked", CHECKED_VIEWS[5].1),
+    ("user_events_summary", ON_FIRST_USE[0].1),
+    ("transactions_summary", ON_FIRST_USE[1].1),
     ("report_users", FILTER_VIEWS[0].1),
     ("cohort_users", FILTER_VIEWS[1].1),
     ("cohort_weeks", FILTER_VIEWS[2].1),
@@ -169,7 +191,9 @@ impl Session {
     /// Registers every table of `snapshot`, checking each file's schema first.
     pub async fn open(store: &Store, snapshot: Snapshot, options: SessionOptions) -> Result<Self> {
         let ctx = context(store, options.memory_limit)?;
-        ctx.register_udf(LocalTime::udf());
+        for udf in LocalTime::udfs() {
+            ctx.register_udf(udf);
+        }
 
         let missing = |table: &str| Error::MissingTable {
             snapshot: snapshot.id.clone(),
@@ -274,10 +298,7 @@ impl Session {
                 continue;
             }
             if let Some((source, _)) = DUPLICATE_IDS.iter().find(|(_, t)| *t == table) {
-                let name = format!("{table}_duplicate_ids");
-                let sql = format!("SELECT id FROM {source} GROUP BY id HAVING count(*) > 1");
-                self.register_view(&name, &sql, &params).await?;
-                self.materialize(&name).await?;
+                self.register_duplicate_ids(source, table, &params).await?;
             }
             let checked = format!("{table}_checked");
             self.register_view(&checked, sql, &params).await?;
@@ -318,10 +339,60 @@ impl Session {
             Arc::new(calendar::event_types(&self.options.filters.event_types)?),
         )?;
 
+        for (name, sql) in ON_FIRST_USE {
+            self.register_view(name, sql, &params).await?;
+            let view = self
+                .ctx
+                .deregister_table(name)
+                .map_err(|e| Error::query(format!("defining view '{name}'"), e))?
+                .ok_or_else(|| {
+                    Error::query(
+                        format!("defining view '{name}'"),
+                        DataFusionError::Internal("the view vanished".into()),
+                    )
+                })?;
+            register(&self.ctx, name, Arc::new(OnFirstUse::new(view)))?;
+        }
         for (name, sql) in FILTER_VIEWS {
             self.register_view(name, sql, &params).await?;
         }
         Ok(())
+    }
+
+    /// Registers `<table>_duplicate_ids`, the ids of `source` that occur more than once:
+    /// by two scans of the id column when the ids are nearly sorted (`duplicates`), else
+    /// by the aggregate that defines it.
+    async fn register_duplicate_ids(
+        &self,
+        source: &str,
+        table: &str,
+        params: &[(&str, ScalarValue)],
+    ) -> Result<()> {
+        let name = format!("{table}_duplicate_ids");
+        // transactions_all maps each fact row to at most one user, so its ids are those of
+        // the table it reads.
+        let scanned = match (source, self.transactions_source) {
+            ("transactions_all", TransactionsSource::L1) => "l1_transaction_facts",
+            ("transactions_all", TransactionsSource::Legacy) => "transactions",
+            (source, _) => source,
+        };
+        let context = format!("computing '{name}'");
+        let found = crate::duplicates::find(&self.ctx, scanned).await;
+        let ids = match found {
+            Ok(ids) => ids,
+            Err(error) => return Err(self.diagnose(error, &context).await),
+        };
+        let Some(ids) = ids else {
+            let sql = format!("SELECT id FROM {source} GROUP BY id HAVING count(*) > 1");
+            self.register_view(&name, &sql, params).await?;
+            return self.materialize(&name).await;
+        };
+        let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, true)]));
+        let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(Int64Array::from(ids))])
+            .map_err(|e| Error::query(&context, e.into()))?;
+        let table =
+            MemTable::try_new(schema, vec![vec![batch]]).map_err(|e| Error::query(&context, e))?;
+        register(&self.ctx, &name, Arc::new(table))
     }
 
     /// Computes a view once and replaces it with its rows, so the queries that read it
@@ -387,6 +458,17 @@ impl Session {
                 ScalarValue::Boolean(Some(filters.active_only)),
             ),
             ("bank", ScalarValue::Utf8(filters.bank.clone())),
+            (
+                "event_types",
+                ScalarValue::List(ScalarValue::new_list_nullable(
+                    &filters
+                        .event_types
+                        .iter()
+                        .map(|t| ScalarValue::Utf8(Some(t.clone())))
+                        .collect::<Vec<_>>(),
+                    &DataType::Utf8,
+                )),
+            ),
         ]
     }
 
@@ -431,7 +513,14 @@ impl Session {
         state.config_mut().options_mut().optimizer.prefer_hash_join = false;
         match crate::contain::contained(DataFrame::new(state, plan).collect()).await {
             Ok(batches) => Ok(batches),
-            Err(error) => Err(self.diagnose(error, context).await),
+            // The query did not fit; that the re-plan failed too, in whatever way (the
+            // sort-merge join has panicked in tiny pools), is not news to the user.
+            Err(retried)
+                if !matches!(retried.find_root(), DataFusionError::ResourcesExhausted(_)) =>
+            {
+                Err(self.diagnose(error, context).await)
+            }
+            Err(retried) => Err(self.diagnose(retried, context).await),
         }
     }
 
@@ -532,6 +621,11 @@ fn context(store: &Store, memory_limit: Option<usize>) -> Result<SessionContext>
     options.execution.parquet.schema_force_view_types = false;
     options.execution.listing_table_ignore_subdirectory = false;
     options.catalog.information_schema = true;
+    // Dimension tables (users_clean, the token map: a few million rows at most) are
+    // broadcast to every join rather than hash-partitioned with the events they join,
+    // which would shuffle every event row between threads.
+    options.optimizer.hash_join_single_partition_threshold = 128 * 1024 * 1024;
+    options.optimizer.hash_join_single_partition_threshold_rows = 4 * 1024 * 1024;
     if memory_limit.is_some() {
         // The default 10 MB reserved per sort for its merge makes small pools fail
         // before they can spill.

@@ -1,4 +1,4 @@
--- DuckDB copy of queries/data_quality.sql (sha256 b797f372c63fb6db), written by
+-- DuckDB copy of queries/data_quality.sql (sha256 438966bae7999892), written by
 -- benches/duckdb/mirror.py: edit queries/data_quality.sql and re-run it, not this file.
 -- Data-quality counts: per table and check, the rows excluded from every metric.
 -- A row counts once, under the first check it fails (see views/*_checked.sql); counts
@@ -33,14 +33,14 @@ WITH data_quality_checks AS (
     ) checks(table_name, check_name)
 ),
 found AS (
-    SELECT 'users' AS table_name, dq_check FROM users_checked
-    UNION ALL SELECT 'user_events', dq_check FROM user_events_checked
-    UNION ALL SELECT 'transactions_all', dq_check FROM transactions_checked
-    UNION ALL SELECT 'onboarding_responses', dq_check FROM onboarding_responses_checked
-    UNION ALL SELECT 'l0_user_tokenization', dq_check FROM l0_user_tokenization_checked
+    SELECT 'users' AS table_name, dq_check, 1 AS rows FROM users_checked
+    UNION ALL SELECT 'user_events', dq_check, events FROM user_events_summary
+    UNION ALL SELECT 'transactions_all', dq_check, transactions FROM transactions_summary
+    UNION ALL SELECT 'onboarding_responses', dq_check, 1 FROM onboarding_responses_checked
+    UNION ALL SELECT 'l0_user_tokenization', dq_check, 1 FROM l0_user_tokenization_checked
 ),
 counts AS (
-    SELECT table_name, dq_check, count(*) AS rows
+    SELECT table_name, dq_check, sum(rows) AS rows
     FROM found
     WHERE dq_check IS NOT NULL
     GROUP BY table_name, dq_check

@@ -5,7 +5,7 @@ queries/, so DuckDB runs the same queries as snapmetrics.
 The translation is mechanical and small:
   $as_of, $from, $to, $bank, $active_only  ->  getvariable('as_of'), getvariable('from_date'), ...
                                                (DuckDB views cannot hold prepared parameters)
-  local_time(x, $tz)                       ->  local_time(x)   (a UTC-only macro, report.py)
+  local_time(x, $tz), local_week(x, $tz).. ->  local_time(x).. (UTC-only macros, report.py)
   arrow_cast(NULL, 'Utf8')                 ->  CAST(NULL AS VARCHAR)
   VALUES ... column1, column2              ->  named columns (DuckDB calls them col0, col1)
 The tables snapmetrics builds in Rust (calendar_weeks, calendar_months, onboarding_steps,
@@ -42,6 +42,8 @@ FILES = [
     "views/cohort_users.sql",
     "views/cohort_weeks.sql",
     "views/engagement_weeks.sql",
+    "views/user_events_summary.sql",
+    "views/transactions_summary.sql",
 ]
 PARAMETERS = {
     "as_of": "as_of",
@@ -49,6 +51,7 @@ PARAMETERS = {
     "to": "to_date",
     "bank": "bank",
     "active_only": "active_only",
+    "event_types": "event_types",
 }
 
 
@@ -90,8 +93,8 @@ def mirrored(name):
 
 def session_settings():
     """What Session::register_views (src/session.rs) computes once per session instead of
-    inlining: the MATERIALIZED clean views and the DUPLICATE_IDS sets, as JSON for
-    report.py, which does the same in DuckDB."""
+    inlining: the MATERIALIZED clean views, the DUPLICATE_IDS sets and the ON_FIRST_USE
+    views, as JSON for report.py, which does the same in DuckDB."""
     source = (QUERIES.parent / "src" / "session.rs").read_text()
 
     def const(name):
@@ -99,13 +102,19 @@ def session_settings():
         return m.group(1) if m else ""
 
     materialized = re.findall(r'"(\w+)"', const("MATERIALIZED"))
+    on_first_use = re.findall(r'\(\s*"(\w+)",\s*include_str', const("ON_FIRST_USE"))
     duplicate_ids = [list(p) for p in re.findall(r'\(\s*"(\w+)",\s*"(\w+)"\s*\)', const("DUPLICATE_IDS"))]
-    if "DUPLICATE_IDS" in source and not duplicate_ids or "MATERIALIZED" in source and not materialized:
-        sys.exit("mirror.py: cannot read MATERIALIZED / DUPLICATE_IDS from src/session.rs; update mirror.py")
+    if (
+        "DUPLICATE_IDS" in source and not duplicate_ids
+        or "MATERIALIZED" in source and not materialized
+        or "ON_FIRST_USE" in source and not on_first_use
+    ):
+        sys.exit("mirror.py: cannot read MATERIALIZED / DUPLICATE_IDS / ON_FIRST_USE from src/session.rs; update mirror.py")
     settings = {
         "_comment": "written by mirror.py from src/session.rs; do not edit",
         "materialized": materialized,
         "duplicate_ids": duplicate_ids,
+        "on_first_use": on_first_use,
     }
     return json.dumps(settings, indent=2) + "\n"
 

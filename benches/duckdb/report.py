@@ -144,6 +144,10 @@ def register_views(con, transactions_source):
     con.execute("CREATE TEMP TABLE engagement_event_types (event_type VARCHAR)")
     con.executemany("INSERT INTO engagement_event_types VALUES (?)", [[t] for t in ENGAGEMENT_EVENT_TYPES])
 
+    # Computed by the first query that reads them in snapmetrics; every report reads
+    # them, so here they are computed once up front.
+    for name in session["on_first_use"]:
+        con.execute(f"CREATE TEMP TABLE {name} AS {sql(f'views/{name}')}")
     for name in ["report_users", "cohort_users", "cohort_weeks", "engagement_weeks"]:
         view(name, sql(f"views/{name}"))
 
@@ -188,6 +192,14 @@ def main():
     # zone-less timestamp. Only UTC here (snapmetrics' default), so it is the same
     # microseconds re-typed; arithmetic, not an ICU time-zone cast.
     con.execute("CREATE MACRO local_time(ts) AS make_timestamp(epoch_us(ts))")
+    # local_date / local_week / local_month: the local day, Monday and first of the month.
+    con.execute("CREATE MACRO local_date(ts) AS CAST(local_time(ts) AS DATE)")
+    con.execute(
+        "CREATE MACRO local_week(ts) AS CAST(date_trunc('week', local_time(ts)) AS DATE)"
+    )
+    con.execute(
+        "CREATE MACRO local_month(ts) AS CAST(date_trunc('month', local_time(ts)) AS DATE)"
+    )
     transactions_source = register_sources(con, snapshot_dir)
 
     as_of = as_of_of(con, snapshot_dir, snapshot_id)
@@ -197,6 +209,7 @@ def main():
     con.execute("SET VARIABLE to_date = CAST(NULL AS DATE)")
     con.execute("SET VARIABLE active_only = false")
     con.execute("SET VARIABLE bank = CAST(NULL AS VARCHAR)")
+    con.execute("SET VARIABLE event_types = ?", [ENGAGEMENT_EVENT_TYPES])
     register_views(con, transactions_source)
 
     args.out.mkdir(parents=True, exist_ok=True)

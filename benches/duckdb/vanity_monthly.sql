@@ -1,4 +1,4 @@
--- DuckDB copy of queries/vanity_monthly.sql (sha256 2c0fa5dd7556109c), written by
+-- DuckDB copy of queries/vanity_monthly.sql (sha256 6001e6b1bd4539c0), written by
 -- benches/duckdb/mirror.py: edit queries/vanity_monthly.sql and re-run it, not this file.
 -- Vanity metrics per calendar month (local), from the month of the first signup to the
 -- month containing as_of, every month listed; --from / --to select months.
@@ -18,19 +18,22 @@ WITH new_users AS (
 ),
 logins AS (
     SELECT e.event_month AS month_start, count(DISTINCT e.user_id) AS users
-    FROM user_events_clean e
+    FROM user_events_summary e
     JOIN report_users u ON u.id = e.user_id
-    WHERE e.event_type = 'login'
+    WHERE e.dq_check IS NULL AND e.logins > 0
     GROUP BY e.event_month
 ),
 bank_transactions AS (
     SELECT t.*
-    FROM transactions_clean t
+    FROM transactions_summary t
     JOIN report_users u ON u.id = t.user_id
-    WHERE getvariable('bank') IS NULL OR t.account = getvariable('bank')
+    WHERE t.dq_check IS NULL AND (getvariable('bank') IS NULL OR t.account = getvariable('bank'))
 ),
 transactions_per_month AS (
-    SELECT transaction_month AS month_start, count(*) AS rows, count(DISTINCT account) AS banks
+    SELECT
+        transaction_month AS month_start,
+        sum(transactions) AS rows,
+        count(DISTINCT account) AS banks
     FROM bank_transactions
     GROUP BY transaction_month
 ),

@@ -24,8 +24,8 @@ WITH ranked AS (
 SELECT
     r.* EXCLUDE (dq_copy),
     CAST(date_trunc('month', r.transaction_date) AS DATE) AS transaction_month,
-    CAST(date_trunc('week', local_time(r.created_at, $tz)) AS DATE) AS created_week,
-    CAST(date_trunc('month', local_time(r.created_at, $tz)) AS DATE) AS created_month,
+    local_week(r.created_at, $tz) AS created_week,
+    local_month(r.created_at, $tz) AS created_month,
     CASE
         WHEN r.id IS NOT NULL AND r.dq_copy > 1 THEN 'duplicate_id'
         WHEN r.id IS NULL
@@ -37,7 +37,7 @@ SELECT
         WHEN r.user_id IS NOT NULL AND u.id IS NULL THEN 'orphan_user_id'
         WHEN r.user_id IS NULL THEN 'unmapped_token'
         WHEN r.transaction_date > CAST($as_of AS DATE) THEN 'after_as_of'
-        WHEN CAST(date_trunc('week', local_time(r.created_at, $tz)) AS DATE) < u.cohort_week THEN 'before_signup_week'
+        WHEN local_week(r.created_at, $tz) < u.cohort_week THEN 'before_signup_week'
     END AS dq_check
 FROM ranked r
 LEFT JOIN users_clean u ON u.id = r.user_id

@@ -5,8 +5,9 @@
 --   after_as_of         event_timestamp later than as_of
 --   before_signup_week  the event's week is before the user's signup week
 -- Only ids that occur more than once are ranked: user_events_duplicate_ids (computed
--- once per session: SELECT id FROM user_events GROUP BY id HAVING count(*) > 1) is one
--- aggregate over the id column, far cheaper than sorting every event by id.
+-- once per session: SELECT id FROM user_events GROUP BY id HAVING count(*) > 1, found by
+-- src/duplicates.rs in one or two scans of the id column) is far cheaper than sorting
+-- every event by id.
 WITH ranked AS (
     SELECT e.*, 1 AS dq_copy
     FROM user_events e
@@ -23,15 +24,15 @@ WITH ranked AS (
 )
 SELECT
     r.* EXCLUDE (dq_copy),
-    CAST(date_trunc('week', local_time(r.event_timestamp, $tz)) AS DATE) AS event_week,
-    CAST(date_trunc('month', local_time(r.event_timestamp, $tz)) AS DATE) AS event_month,
+    local_week(r.event_timestamp, $tz) AS event_week,
+    local_month(r.event_timestamp, $tz) AS event_month,
     CASE
         WHEN r.id IS NOT NULL AND r.dq_copy > 1 THEN 'duplicate_id'
         WHEN r.id IS NULL OR r.user_id IS NULL OR r.event_type IS NULL OR r.event_timestamp IS NULL
             THEN 'null_required'
         WHEN u.id IS NULL THEN 'orphan_user_id'
         WHEN r.event_timestamp > $as_of THEN 'after_as_of'
-        WHEN CAST(date_trunc('week', local_time(r.event_timestamp, $tz)) AS DATE) < u.cohort_week
+        WHEN local_week(r.event_timestamp, $tz) < u.cohort_week
             THEN 'before_signup_week'
     END AS dq_check
 FROM ranked r

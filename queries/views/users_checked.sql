@@ -3,7 +3,13 @@
 --   null_required  id or created_at is NULL
 --   after_as_of    created_at later than the snapshot's as_of
 -- signup_date and cohort_week are in the report's zone ($tz); weeks start on Monday.
+-- Only ids that occur more than once are ranked (users_duplicate_ids, see
+-- user_events_checked.sql).
 WITH ranked AS (
+    SELECT u.*, 1 AS dq_copy
+    FROM users u
+    WHERE NOT EXISTS (SELECT 1 FROM users_duplicate_ids d WHERE d.id = u.id)
+    UNION ALL
     SELECT
         u.*,
         row_number() OVER (
@@ -11,12 +17,13 @@ WITH ranked AS (
             ORDER BY u.created_at, u.is_active, u.login_attempts, u.display_name
         ) AS dq_copy
     FROM users u
+    WHERE u.id IN (SELECT id FROM users_duplicate_ids)
 )
 SELECT
     ranked.* EXCLUDE (dq_copy),
-    CAST(local_time(created_at, $tz) AS DATE) AS signup_date,
-    CAST(date_trunc('week', local_time(created_at, $tz)) AS DATE) AS cohort_week,
-    CAST(date_trunc('month', local_time(created_at, $tz)) AS DATE) AS signup_month,
+    local_date(created_at, $tz) AS signup_date,
+    local_week(created_at, $tz) AS cohort_week,
+    local_month(created_at, $tz) AS signup_month,
     CASE
         WHEN id IS NOT NULL AND dq_copy > 1 THEN 'duplicate_id'
         WHEN id IS NULL OR created_at IS NULL THEN 'null_required'

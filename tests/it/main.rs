@@ -4,6 +4,7 @@ mod cli;
 mod customer;
 mod differential;
 mod discovery;
+mod duplicates;
 mod fixtures;
 mod fuzz;
 mod hostile;

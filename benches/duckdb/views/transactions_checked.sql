@@ -1,4 +1,4 @@
--- DuckDB copy of queries/views/transactions_checked.sql (sha256 e92dd197583590f0), written by
+-- DuckDB copy of queries/views/transactions_checked.sql (sha256 087f8314e42fc864), written by
 -- benches/duckdb/mirror.py: edit queries/views/transactions_checked.sql and re-run it, not this file.
 -- transactions_all, each row tagged with the first check it fails, or NULL.
 --   duplicate_id        a second row with the same id; the earliest created_at stays
@@ -26,8 +26,8 @@ WITH ranked AS (
 SELECT
     r.* EXCLUDE (dq_copy),
     CAST(date_trunc('month', r.transaction_date) AS DATE) AS transaction_month,
-    CAST(date_trunc('week', local_time(r.created_at)) AS DATE) AS created_week,
-    CAST(date_trunc('month', local_time(r.created_at)) AS DATE) AS created_month,
+    local_week(r.created_at) AS created_week,
+    local_month(r.created_at) AS created_month,
     CASE
         WHEN r.id IS NOT NULL AND r.dq_copy > 1 THEN 'duplicate_id'
         WHEN r.id IS NULL
@@ -39,7 +39,7 @@ SELECT
         WHEN r.user_id IS NOT NULL AND u.id IS NULL THEN 'orphan_user_id'
         WHEN r.user_id IS NULL THEN 'unmapped_token'
         WHEN r.transaction_date > CAST(getvariable('as_of') AS DATE) THEN 'after_as_of'
-        WHEN CAST(date_trunc('week', local_time(r.created_at)) AS DATE) < u.cohort_week THEN 'before_signup_week'
+        WHEN local_week(r.created_at) < u.cohort_week THEN 'before_signup_week'
     END AS dq_check
 FROM ranked r
 LEFT JOIN users_clean u ON u.id = r.user_id

@@ -1,0 +1,17 @@
+-- DuckDB copy of queries/views/user_events_summary.sql (sha256 aebc30dcef7bc868), written by
+-- benches/duckdb/mirror.py: edit queries/views/user_events_summary.sql and re-run it, not this file.
+-- user_events counted per (user, local week, local month, data-quality check): every
+-- event, those of an engagement type (--event-types, also the engagement_event_types
+-- table) and logins. Retention, MAU and data_quality.csv read events through this, so a
+-- report checks and aggregates the largest table once (the session computes it on first
+-- use and keeps it; see ON_FIRST_USE in src/session.rs). dq_check NULL: the clean rows.
+SELECT
+    user_id,
+    event_week,
+    event_month,
+    dq_check,
+    count(*) AS events,
+    count(*) FILTER (WHERE array_has(getvariable('event_types'), event_type)) AS engagement_events,
+    count(*) FILTER (WHERE event_type = 'login') AS logins
+FROM user_events_checked
+GROUP BY user_id, event_week, event_month, dq_check
