@@ -14,7 +14,9 @@
 #                benches/duckdb/mirror.py refreshes at the start of every run)
 # Each run is measured with /usr/bin/time (wall seconds, peak RSS). Both engines get
 # their defaults: every core for both, each one's default memory limit (snapmetrics: half
-# the machine's memory; DuckDB: 80%). SM_ARGS adds flags to `snapmetrics report`.
+# the machine's memory; DuckDB: 80%). SM_ARGS adds flags to `snapmetrics report`,
+# DUCKDB_ARGS to report.py (e.g. --inline-summaries: DuckDB plans the summaries into
+# each metric instead of computing them once, as snapmetrics does).
 # It prints per scale the median wall time of each engine, the ratio
 # snapmetrics/DuckDB and each engine's peak memory, then diffs the five CSV files both
 # wrote (cohort_retention, activation, onboarding_dropoff, vanity_monthly, data_quality)
@@ -29,6 +31,7 @@ cd "$(dirname "$0")/.."
 SCALES=${SCALES:-"100000 1000000"}
 RUNS=${RUNS:-5}
 SM_ARGS=${SM_ARGS:-}
+DUCKDB_ARGS=${DUCKDB_ARGS:-}
 SNAPSHOT=2026-06-30
 SEED=42
 VENV=target/duckdb-venv
@@ -102,7 +105,7 @@ run() {
         command=("$SM" report --store "$store" --out "$out" $SM_ARGS)
     else
         out=target/bench-out/duckdb-$n
-        command=("$PY" benches/duckdb/report.py --store "$store" --out "$out")
+        command=("$PY" benches/duckdb/report.py --store "$store" --out "$out" $DUCKDB_ARGS)
     fi
     rm -rf "$out"
     set +e
@@ -151,7 +154,7 @@ commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 dirty=$(git status --porcelain -- src Cargo.toml Cargo.lock queries 2>/dev/null | head -n 1)
 echo "machine:   $(nproc) cores ($cpu), $mem RAM, $(uname -sr)"
 echo "engines:   $sm_version (git $commit${dirty:+ + uncommitted changes in src/queries}), DuckDB $duckdb_version (Python $("$PY" -c 'import platform; print(platform.python_version())'))"
-echo "settings:  defaults for both (all $(nproc) cores${SM_ARGS:+; snapmetrics report $SM_ARGS}); runs alternate, $RUNS per engine per scale"
+echo "settings:  defaults for both (all $(nproc) cores${SM_ARGS:+; snapmetrics report $SM_ARGS}${DUCKDB_ARGS:+; report.py $DUCKDB_ARGS}); runs alternate, $RUNS per engine per scale"
 echo
 
 status=0

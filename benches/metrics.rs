@@ -1,5 +1,5 @@
-//! The heavy path, measured: each metric query, the whole report, and the raw scan of
-//! the columns they read (the floor). Data comes from `generate`, cached under
+//! The heavy path, measured: each metric query, the summaries they read, opening a
+//! session, the whole report, and the raw scan of the columns they read (the floor). Data comes from `generate`, cached under
 //! `target/bench-data/users-<N>`; `SNAPMETRICS_BENCH_USERS` sets N (default 20000).
 
 use std::hint::black_box;
@@ -20,6 +20,10 @@ const SCAN_FLOOR: &str = "SELECT count(*), max(user_id), max(event_timestamp), m
      UNION ALL \
      SELECT count(*), max(length(tokenized_user_id)), max(created_at), max(account), max(id) \
      FROM l1_transaction_facts";
+
+/// Computes both summaries every metric reads (once per session).
+const SUMMARIES: &str = "SELECT (SELECT count(*) FROM user_events_summary) AS events, \
+     (SELECT count(*) FROM transactions_summary) AS transactions";
 
 fn users() -> u64 {
     std::env::var("SNAPMETRICS_BENCH_USERS")
@@ -80,6 +84,15 @@ fn bench(c: &mut Criterion) {
     group.bench_function("open_session", |b| {
         b.to_async(&rt)
             .iter(|| async { black_box(open(&dir).await) })
+    });
+    // The metrics above read the summaries the shared session already keeps; computing
+    // them is this minus open_session.
+    group.bench_function("open_and_summaries", |b| {
+        b.to_async(&rt).iter(|| async {
+            let session = open(&dir).await;
+            let df = session.sql(SUMMARIES).await.expect("plans");
+            black_box(session.collect(df, "summaries").await.expect("runs"))
+        })
     });
     group.bench_function("whole_report", |b| {
         b.to_async(&rt).iter(|| async {

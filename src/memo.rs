@@ -1,4 +1,6 @@
-//! A view computed the first time a query reads it, then kept for the session.
+//! Rows a session keeps in memory: views computed once ([`Kept`]), or the first time a
+//! query reads them ([`OnFirstUse`]). Both count their rows against the session's memory
+//! pool, so `--memory-limit` bounds what is kept as well as what the operators hold.
 //!
 //! DataFusion inlines views, so every query that reads `user_events_summary` would check
 //! and aggregate 100 M events again. Computing it when the session opens would charge
@@ -8,35 +10,96 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use datafusion::arrow::array::{Array, RecordBatch};
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::datasource::{MemTable, TableType};
 use datafusion::error::Result;
+use datafusion::execution::memory_pool::{MemoryConsumer, MemoryPool, MemoryReservation};
 use datafusion::logical_expr::Expr;
 use datafusion::physical_plan::{ExecutionPlan, collect};
 use tokio::sync::OnceCell;
 
+/// Rows held in memory for the session and reserved in its memory pool until dropped.
+#[derive(Debug)]
+pub struct Kept {
+    rows: MemTable,
+    _reservation: MemoryReservation,
+}
+
+impl Kept {
+    /// Keeps `batches` as table `name`; fails (out of memory) when the pool cannot hold
+    /// them.
+    pub fn new(
+        name: &str,
+        schema: SchemaRef,
+        batches: Vec<RecordBatch>,
+        pool: &Arc<dyn MemoryPool>,
+    ) -> Result<Self> {
+        // Slices, not capacities: collected batches are often slices of one allocation.
+        let bytes = batches
+            .iter()
+            .flat_map(|batch| batch.columns())
+            .map(|column| column.to_data().get_slice_memory_size())
+            .sum::<std::result::Result<usize, _>>()?;
+        let reservation = MemoryConsumer::new(format!("kept table {name}")).register(pool);
+        reservation.try_grow(bytes)?;
+        Ok(Kept {
+            rows: MemTable::try_new(schema, vec![batches])?,
+            _reservation: reservation,
+        })
+    }
+}
+
+#[async_trait]
+impl TableProvider for Kept {
+    fn schema(&self) -> SchemaRef {
+        self.rows.schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Temporary
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        self.rows.scan(state, projection, filters, limit).await
+    }
+}
+
 /// A view whose rows are computed by its first scan and reused by every later one.
 #[derive(Debug)]
 pub struct OnFirstUse {
+    name: String,
     view: Arc<dyn TableProvider>,
-    rows: OnceCell<Arc<MemTable>>,
+    rows: OnceCell<Kept>,
 }
 
 impl OnFirstUse {
-    pub fn new(view: Arc<dyn TableProvider>) -> Self {
+    pub fn new(name: &str, view: Arc<dyn TableProvider>) -> Self {
         OnFirstUse {
+            name: name.to_string(),
             view,
             rows: OnceCell::new(),
         }
     }
 
-    async fn rows(&self, state: &dyn Session) -> Result<&Arc<MemTable>> {
+    async fn rows(&self, state: &dyn Session) -> Result<&Kept> {
         self.rows
             .get_or_try_init(|| async {
                 let plan = self.view.scan(state, None, &[], None).await?;
                 let batches = collect(plan, state.task_ctx()).await?;
-                Ok(Arc::new(MemTable::try_new(self.schema(), vec![batches])?))
+                Kept::new(
+                    &self.name,
+                    self.schema(),
+                    batches,
+                    &state.runtime_env().memory_pool,
+                )
             })
             .await
     }

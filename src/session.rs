@@ -22,7 +22,7 @@ use serde::Serialize;
 
 use crate::calendar::{self, Calendar, LocalTime};
 use crate::error::{Error, Result};
-use crate::memo::OnFirstUse;
+use crate::memo::{Kept, OnFirstUse};
 use crate::schema::{self, TableSpec, Visibility};
 use crate::snapshot::{AsOf, AsOfSource, Snapshot};
 use crate::store::Store;
@@ -114,10 +114,11 @@ const MATERIALIZED: [&str; 3] = [
 
 /// (source, table): ids that occur more than once, computed once per session so that
 /// `<table>_checked` ranks only those rows instead of sorting the whole table.
-const DUPLICATE_IDS: [(&str, &str); 3] = [
+const DUPLICATE_IDS: [(&str, &str); 4] = [
     ("users", "users"),
     ("user_events", "user_events"),
     ("transactions_all", "transactions"),
+    ("onboarding_responses", "onboarding_responses"),
 ];
 
 /// `<table>_clean`: the rows of `<table>_checked` that pass every check.
@@ -351,7 +352,7 @@ impl Session {
                         DataFusionError::Internal("the view vanished".into()),
                     )
                 })?;
-            register(&self.ctx, name, Arc::new(OnFirstUse::new(view)))?;
+            register(&self.ctx, name, Arc::new(OnFirstUse::new(name, view)))?;
         }
         for (name, sql) in FILTER_VIEWS {
             self.register_view(name, sql, &params).await?;
@@ -406,8 +407,11 @@ impl Session {
             .map_err(|e| Error::query(&context, e))?;
         let schema = Arc::new(df.schema().as_arrow().clone());
         let batches = self.collect(df, &context).await?;
-        let table =
-            MemTable::try_new(schema, vec![batches]).map_err(|e| Error::query(&context, e))?;
+        let pool = &self.ctx.runtime_env().memory_pool;
+        let table = match Kept::new(name, schema, batches, pool) {
+            Ok(table) => table,
+            Err(error) => return Err(self.diagnose(error, &context).await),
+        };
         self.ctx
             .deregister_table(name)
             .map_err(|e| Error::query(&context, e))?;

@@ -108,7 +108,7 @@ def register_sources(con, snapshot_dir):
     sys.exit(f"report.py: snapshot {snapshot_dir} has no transactions (l1_transaction_facts + l0_user_tokenization, or transactions)")
 
 
-def register_views(con, transactions_source):
+def register_views(con, transactions_source, inline_summaries=False):
     """The views of Session::register_views (src/session.rs), in its order. What the
     session computes once and keeps in memory (session.json, read from src/session.rs by
     mirror.py) becomes a temporary table here; everything else stays a view."""
@@ -146,8 +146,10 @@ def register_views(con, transactions_source):
 
     # Computed by the first query that reads them in snapmetrics; every report reads
     # them, so here they are computed once up front.
+    # --inline-summaries leaves them views, for DuckDB to plan into each metric instead.
     for name in session["on_first_use"]:
-        con.execute(f"CREATE TEMP TABLE {name} AS {sql(f'views/{name}')}")
+        kind = "VIEW" if inline_summaries else "TEMP TABLE"
+        con.execute(f"CREATE {kind} {name} AS {sql(f'views/{name}')}")
     for name in ["report_users", "cohort_users", "cohort_weeks", "engagement_weeks"]:
         view(name, sql(f"views/{name}"))
 
@@ -181,6 +183,11 @@ def main():
     parser.add_argument("--store", required=True, type=Path)
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--snapshot", default="latest")
+    parser.add_argument(
+        "--inline-summaries",
+        action="store_true",
+        help="keep user_events_summary / transactions_summary as views, not temp tables",
+    )
     args = parser.parse_args()
 
     snapshot_id = latest_snapshot(args.store) if args.snapshot == "latest" else args.snapshot
@@ -210,7 +217,7 @@ def main():
     con.execute("SET VARIABLE active_only = false")
     con.execute("SET VARIABLE bank = CAST(NULL AS VARCHAR)")
     con.execute("SET VARIABLE event_types = ?", [ENGAGEMENT_EVENT_TYPES])
-    register_views(con, transactions_source)
+    register_views(con, transactions_source, args.inline_summaries)
 
     args.out.mkdir(parents=True, exist_ok=True)
     for metric in METRICS:

@@ -5,7 +5,13 @@
 --   after_as_of             started_at later than as_of
 --   last_step_out_of_range  last_step_completed outside 0..=total_steps
 --   duplicate_user_id       a second row of one user; the earliest started_at stays
+-- Only ids that occur more than once are ranked (onboarding_responses_duplicate_ids, see
+-- user_events_checked.sql).
 WITH ranked AS (
+    SELECT o.*, 1 AS dq_copy
+    FROM onboarding_responses o
+    WHERE NOT EXISTS (SELECT 1 FROM onboarding_responses_duplicate_ids d WHERE d.id = o.id)
+    UNION ALL
     SELECT
         o.*,
         row_number() OVER (
@@ -13,6 +19,7 @@ WITH ranked AS (
             ORDER BY o.started_at, o.user_id, o.last_step_completed, o.completed_at
         ) AS dq_copy
     FROM onboarding_responses o
+    WHERE o.id IN (SELECT id FROM onboarding_responses_duplicate_ids)
 ),
 tagged AS (
     SELECT
