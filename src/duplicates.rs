@@ -1,11 +1,11 @@
 //! The ids that occur more than once in a table, found without hashing every id.
 //!
 //! The data-quality views rank only the rows whose id repeats, so every session needs the
-//! repeated ids of `user_events` and `transactions_all`. The definition,
-//! `SELECT id FROM t GROUP BY id HAVING count(*) > 1`, builds a hash table of every id:
-//! at 1 M users that is 100 M entries, about 15 s and several GB, spilled under a memory
-//! limit. Exports come out in (or close to) id order, which allows an exact method that
-//! keeps almost nothing in memory:
+//! repeated ids of users, user_events, transactions_all and onboarding_responses. The
+//! definition, `SELECT id FROM t GROUP BY id HAVING count(*) > 1`, builds a hash table of
+//! every id: at 1 M users that is 100 M entries, about 15 s and several GB, spilled under
+//! a memory limit. Exported keys are dense serials, in (or close to) id order, which
+//! allows exact methods that keep almost nothing in memory.
 //!
 //! When the ids span at most [`Limits::bitmap_span`] values (serial keys are dense; the
 //! span comes from the files' statistics), one scan marks each id in a bitmap and an id
