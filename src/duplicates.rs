@@ -252,12 +252,11 @@ async fn merged_repeats(
     .await
 }
 
-/// What one partition's scan keeps; `None` from [`Scan::finish`] gives up on the method.
+/// What one partition's scan keeps, fed its ids batch by batch.
 trait Scan: Send + 'static {
-    type Output: Send + 'static;
-    /// Looks at the next ids; false once the scan has seen too many to keep.
+    /// Looks at the next ids; false once the scan has seen too many to keep, which gives
+    /// up on the method.
     fn push(&mut self, ids: &Int64Array) -> bool;
-    fn finish(self) -> Self::Output;
 }
 
 /// Runs one scan per output partition of `plan`, concurrently, each on a task of its own
@@ -266,7 +265,7 @@ async fn each_partition<S: Scan>(
     task: &Arc<TaskContext>,
     plan: &Arc<dyn ExecutionPlan>,
     new: impl Fn() -> S,
-) -> Result<Vec<Option<S::Output>>> {
+) -> Result<Vec<Option<S>>> {
     let partitions = plan.properties().partitioning.partition_count();
     let mut tasks = Vec::with_capacity(partitions);
     for partition in 0..partitions {
@@ -276,10 +275,7 @@ async fn each_partition<S: Scan>(
     futures::future::try_join_all(tasks).await
 }
 
-async fn run<S: Scan>(
-    mut stream: SendableRecordBatchStream,
-    mut scan: S,
-) -> Result<Option<S::Output>> {
+async fn run<S: Scan>(mut stream: SendableRecordBatchStream, mut scan: S) -> Result<Option<S>> {
     while let Some(batch) = stream.next().await {
         let batch = batch?;
         let Some(ids) = batch.column(0).as_primitive_opt::<Int64Type>() else {
@@ -291,7 +287,7 @@ async fn run<S: Scan>(
             return Ok(None);
         }
     }
-    Ok(Some(scan.finish()))
+    Ok(Some(scan))
 }
 
 /// Pass 1: the partition's id range and the ids that are not above the largest before
@@ -313,8 +309,6 @@ impl FirstScan {
 }
 
 impl Scan for FirstScan {
-    type Output = FirstScan;
-
     fn push(&mut self, ids: &Int64Array) -> bool {
         let mut visit = |id: i64| match &mut self.range {
             None => self.range = Some((id, id)),
@@ -333,10 +327,6 @@ impl Scan for FirstScan {
             ids.iter().flatten().for_each(visit);
         }
         self.candidates.len() <= self.limit
-    }
-
-    fn finish(self) -> Self {
-        self
     }
 }
 
@@ -372,8 +362,6 @@ impl Counting {
 }
 
 impl Scan for Counting {
-    type Output = Counting;
-
     fn push(&mut self, ids: &Int64Array) -> bool {
         for id in ids.iter().flatten() {
             if self.of.contains(id) {
@@ -381,10 +369,6 @@ impl Scan for Counting {
             }
         }
         self.counts.len() <= self.limit
-    }
-
-    fn finish(self) -> Self {
-        self
     }
 }
 
@@ -435,8 +419,6 @@ impl Marking {
 }
 
 impl Scan for Marking {
-    type Output = Marking;
-
     fn push(&mut self, ids: &Int64Array) -> bool {
         let (lo, hi) = (self.bitmap.lo, self.bitmap.hi);
         for id in ids.iter().flatten() {
@@ -449,10 +431,6 @@ impl Scan for Marking {
             }
         }
         self.repeats.len() <= self.limit
-    }
-
-    fn finish(self) -> Self {
-        self
     }
 }
 

@@ -7,7 +7,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::array::{Array, Int32Array, Int64Array, TimestampMicrosecondArray};
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::ScalarValue;
 use datafusion::common::config::ConfigOptions;
 use datafusion::datasource::MemTable;
@@ -341,17 +341,7 @@ impl Session {
         )?;
 
         for (name, sql) in ON_FIRST_USE {
-            self.register_view(name, sql, &params).await?;
-            let view = self
-                .ctx
-                .deregister_table(name)
-                .map_err(|e| Error::query(format!("defining view '{name}'"), e))?
-                .ok_or_else(|| {
-                    Error::query(
-                        format!("defining view '{name}'"),
-                        DataFusionError::Internal("the view vanished".into()),
-                    )
-                })?;
+            let view = self.view(name, sql, &params).await?;
             register(&self.ctx, name, Arc::new(OnFirstUse::new(name, view)))?;
         }
         for (name, sql) in FILTER_VIEWS {
@@ -361,8 +351,8 @@ impl Session {
     }
 
     /// Registers `<table>_duplicate_ids`, the ids of `source` that occur more than once:
-    /// by two scans of the id column when the ids are nearly sorted (`duplicates`), else
-    /// by the aggregate that defines it.
+    /// by scans of the id column when the ids are dense or nearly sorted (`duplicates`),
+    /// else by the aggregate that defines it.
     async fn register_duplicate_ids(
         &self,
         source: &str,
@@ -391,8 +381,7 @@ impl Session {
         let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, true)]));
         let batch = RecordBatch::try_new(schema.clone(), vec![Arc::new(Int64Array::from(ids))])
             .map_err(|e| Error::query(&context, e.into()))?;
-        let table =
-            MemTable::try_new(schema, vec![vec![batch]]).map_err(|e| Error::query(&context, e))?;
+        let table = self.keep(&name, schema, vec![batch], &context).await?;
         register(&self.ctx, &name, Arc::new(table))
     }
 
@@ -407,15 +396,26 @@ impl Session {
             .map_err(|e| Error::query(&context, e))?;
         let schema = Arc::new(df.schema().as_arrow().clone());
         let batches = self.collect(df, &context).await?;
-        let pool = &self.ctx.runtime_env().memory_pool;
-        let table = match Kept::new(name, schema, batches, pool) {
-            Ok(table) => table,
-            Err(error) => return Err(self.diagnose(error, &context).await),
-        };
+        let table = self.keep(name, schema, batches, &context).await?;
         self.ctx
             .deregister_table(name)
             .map_err(|e| Error::query(&context, e))?;
         register(&self.ctx, name, Arc::new(table))
+    }
+
+    /// Holds `batches` for the session as table `name`, reserved in its memory pool.
+    async fn keep(
+        &self,
+        name: &str,
+        schema: SchemaRef,
+        batches: Vec<RecordBatch>,
+        context: &str,
+    ) -> Result<Kept> {
+        let pool = &self.ctx.runtime_env().memory_pool;
+        match Kept::new(name, schema, batches, pool) {
+            Ok(table) => Ok(table),
+            Err(error) => Err(self.diagnose(error, context).await),
+        }
     }
 
     async fn register_view(
@@ -424,6 +424,17 @@ impl Session {
         sql: &str,
         params: &[(&str, ScalarValue)],
     ) -> Result<()> {
+        let view = self.view(name, sql, params).await?;
+        register(&self.ctx, name, view)
+    }
+
+    /// View `name` of read-only `sql` with `params` bound, not yet registered.
+    async fn view(
+        &self,
+        name: &str,
+        sql: &str,
+        params: &[(&str, ScalarValue)],
+    ) -> Result<Arc<dyn datafusion::datasource::TableProvider>> {
         let context = || format!("defining view '{name}'");
         let df = self
             .ctx
@@ -432,7 +443,7 @@ impl Session {
             .map_err(|e| Error::query(context(), e))?
             .with_param_values(params.to_vec())
             .map_err(|e| Error::query(context(), e))?;
-        register(&self.ctx, name, df.into_view())
+        Ok(df.into_view())
     }
 
     /// The values every view and metric query binds: `$as_of`, `$tz` and the filters.
