@@ -13,13 +13,15 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 use snapmetrics::customer::{self, CustomerKey};
 use snapmetrics::datafusion::arrow::array::{
-    ArrayRef, AsArray, BooleanArray, Date32Array, Decimal128Array, Int32Array, Int64Array,
-    StringArray, TimestampMicrosecondArray,
+    ArrayRef, AsArray, BooleanArray, Date32Array, Int32Array, Int64Array, StringArray,
+    TimestampMicrosecondArray,
 };
 use snapmetrics::datafusion::arrow::datatypes::DataType;
 use snapmetrics::session::SessionOptions;
 
-use crate::fixtures::{Fixture, batch, day, events, ts_utc, us};
+use crate::fixtures::{
+    Fixture, PricedTransactionRow, batch, day, events, priced_transactions, ts_utc, us,
+};
 
 pub const SNAPSHOT: &str = "2026-03-31";
 
@@ -127,17 +129,7 @@ pub fn scenario(pii_users: bool) -> Fixture {
         ),
     );
     // (id, user_id, date, account, amount in cents, cashflow, created_at, upload)
-    type Row<'a> = (
-        i64,
-        i64,
-        &'a str,
-        Option<&'a str>,
-        i128,
-        &'a str,
-        &'a str,
-        Option<&'a str>,
-    );
-    let rows: [Row; 6] = [
+    let rows: [PricedTransactionRow; 6] = [
         (
             1,
             1,
@@ -201,43 +193,7 @@ pub fn scenario(pii_users: bool) -> Fixture {
             Some("s0"),
         ),
     ];
-    f.write(
-        "transactions.parquet",
-        &batch(
-            vec![
-                ("id", DataType::Int64),
-                ("user_id", DataType::Int64),
-                ("date", DataType::Date32),
-                ("description", DataType::Utf8),
-                ("merchant", DataType::Utf8),
-                ("amount", DataType::Decimal128(18, 2)),
-                ("cashflow", DataType::Utf8),
-                ("account", DataType::Utf8),
-                ("category", DataType::Utf8),
-                ("label", DataType::Utf8),
-                ("created_at", ts_utc()),
-                ("upload_session_id", DataType::Utf8),
-            ],
-            vec![
-                Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.0))),
-                Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.1))),
-                Arc::new(Date32Array::from_iter_values(rows.iter().map(|r| day(r.2)))),
-                strings(&rows.iter().map(|_| Some("CARD")).collect::<Vec<_>>()),
-                strings(&rows.iter().map(|_| None).collect::<Vec<_>>()),
-                Arc::new(
-                    Decimal128Array::from_iter_values(rows.iter().map(|r| r.4))
-                        .with_precision_and_scale(18, 2)
-                        .expect("decimal"),
-                ),
-                strings(&rows.iter().map(|r| Some(r.5)).collect::<Vec<_>>()),
-                strings(&rows.iter().map(|r| r.3).collect::<Vec<_>>()),
-                strings(&rows.iter().map(|_| None).collect::<Vec<_>>()),
-                strings(&rows.iter().map(|_| None).collect::<Vec<_>>()),
-                timestamps(&rows.iter().map(|r| Some(r.6)).collect::<Vec<_>>()),
-                strings(&rows.iter().map(|r| r.7).collect::<Vec<_>>()),
-            ],
-        ),
-    );
+    f.write("transactions.parquet", &priced_transactions(&rows));
     f.write(
         "l0_user_tokenization.parquet",
         &batch(

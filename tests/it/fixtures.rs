@@ -192,10 +192,32 @@ pub fn onboarding(rows: &[OnboardingRow]) -> RecordBatch {
     )
 }
 
-/// Legacy transactions: (id, user_id, date, account, created_at, upload_session_id)
+/// Legacy transactions: (id, user_id, date, account, created_at, upload_session_id), each
+/// an outgoing 12.34.
 pub type TransactionRow<'a> = (i64, i64, &'a str, Option<&'a str>, &'a str, Option<&'a str>);
 
 pub fn transactions(rows: &[TransactionRow]) -> RecordBatch {
+    let priced: Vec<PricedTransactionRow> = rows
+        .iter()
+        .map(|r| (r.0, r.1, r.2, r.3, 1234, "out", r.4, r.5))
+        .collect();
+    priced_transactions(&priced)
+}
+
+/// Legacy transactions with their amount and cashflow: (id, user_id, date, account,
+/// amount in cents, cashflow, created_at, upload_session_id).
+pub type PricedTransactionRow<'a> = (
+    i64,
+    i64,
+    &'a str,
+    Option<&'a str>,
+    i128,
+    &'a str,
+    &'a str,
+    Option<&'a str>,
+);
+
+pub fn priced_transactions(rows: &[PricedTransactionRow]) -> RecordBatch {
     batch(
         vec![
             ("id", DataType::Int64),
@@ -220,16 +242,16 @@ pub fn transactions(rows: &[TransactionRow]) -> RecordBatch {
             )),
             Arc::new(StringArray::from_iter(rows.iter().map(|_| None::<&str>))),
             Arc::new(
-                Decimal128Array::from_iter_values(rows.iter().map(|_| 1234))
+                Decimal128Array::from_iter_values(rows.iter().map(|r| r.4))
                     .with_precision_and_scale(18, 2)
                     .expect("decimal"),
             ),
-            Arc::new(StringArray::from_iter_values(rows.iter().map(|_| "out"))),
+            Arc::new(StringArray::from_iter_values(rows.iter().map(|r| r.5))),
             Arc::new(StringArray::from_iter(rows.iter().map(|r| r.3))),
             Arc::new(StringArray::from_iter(rows.iter().map(|_| None::<&str>))),
             Arc::new(StringArray::from_iter(rows.iter().map(|_| None::<&str>))),
-            timestamps(rows.iter().map(|r| Some(us(r.4)))),
-            Arc::new(StringArray::from_iter(rows.iter().map(|r| r.5))),
+            timestamps(rows.iter().map(|r| Some(us(r.6)))),
+            Arc::new(StringArray::from_iter(rows.iter().map(|r| r.7))),
         ],
     )
 }
