@@ -1,5 +1,6 @@
 //! The library's one error type: every variant names the thing the user must look at
-//! (store, snapshot, table, file, column) so a message alone is enough to act on.
+//! (store, snapshot, table, file, column) so a message alone is enough to act on, and
+//! has a [`ErrorKind`] that decides the exit code and the HTTP status in one place.
 
 use datafusion::error::DataFusionError;
 
@@ -82,6 +83,15 @@ pub enum Error {
         detail: String,
     },
 
+    /// A statement the user wrote that cannot be planned: a syntax error, an unknown
+    /// table or column, several statements at once.
+    #[error("{context}: {source}")]
+    Statement {
+        context: String,
+        #[source]
+        source: Box<DataFusionError>,
+    },
+
     #[error("{context}: {source}")]
     Query {
         context: String,
@@ -97,7 +107,76 @@ pub enum Error {
     },
 }
 
+/// What went wrong, as far as the caller must act on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// An argument or a statement the caller gave is wrong: the caller can fix it.
+    BadArgument,
+    /// The store, the snapshot or one of its files is wrong: whoever runs the tool, or
+    /// the exporter, must fix it. Bad input for a command, a server fault for an API.
+    BadSnapshot,
+    /// A named thing (snapshot, customer) does not exist.
+    NotFound,
+    /// The work did not fit in its memory or time budget.
+    ResourceLimit,
+    /// Reading or writing a local file or stream failed (a full disk, say).
+    Io,
+    /// Anything else: a bug, or a failure inside the engine.
+    Internal,
+}
+
+impl ErrorKind {
+    /// `2` for input the user can correct, `1` for everything else.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            ErrorKind::BadArgument | ErrorKind::BadSnapshot | ErrorKind::NotFound => 2,
+            ErrorKind::ResourceLimit | ErrorKind::Io | ErrorKind::Internal => 1,
+        }
+    }
+
+    /// The HTTP status the API answers with.
+    pub fn http_status(self) -> u16 {
+        match self {
+            ErrorKind::BadArgument => 400,
+            ErrorKind::NotFound => 404,
+            ErrorKind::ResourceLimit => 503,
+            ErrorKind::BadSnapshot | ErrorKind::Io | ErrorKind::Internal => 500,
+        }
+    }
+}
+
 impl Error {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Error::InvalidStore { .. }
+            | Error::Store { .. }
+            | Error::IncompleteSnapshot { .. }
+            | Error::Manifest { .. }
+            | Error::Layout { .. }
+            | Error::MissingTable { .. }
+            | Error::Column { .. }
+            | Error::File { .. } => ErrorKind::BadSnapshot,
+            Error::ReadOnly { .. } | Error::Statement { .. } | Error::InvalidArgument { .. } => {
+                ErrorKind::BadArgument
+            }
+            Error::NoCompleteSnapshot { .. }
+            | Error::SnapshotNotFound { .. }
+            | Error::CustomerNotFound { .. } => ErrorKind::NotFound,
+            Error::Memory { .. } => ErrorKind::ResourceLimit,
+            Error::Query { source, .. } => match source.find_root() {
+                DataFusionError::ResourcesExhausted(_) => ErrorKind::ResourceLimit,
+                _ => ErrorKind::Internal,
+            },
+            Error::Io { .. } => ErrorKind::Io,
+        }
+    }
+
+    /// A closed pipe is how a reader such as `head` says it has seen enough: not a
+    /// failure to report.
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, Error::Io { source, .. } if source.kind() == std::io::ErrorKind::BrokenPipe)
+    }
+
     pub(crate) fn query(context: impl Into<String>, source: DataFusionError) -> Self {
         Error::Query {
             context: context.into(),

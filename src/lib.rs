@@ -23,4 +23,4 @@ pub mod store;
 pub mod table;
 
 pub use datafusion;
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};

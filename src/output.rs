@@ -1,12 +1,20 @@
-//! Result formats: one function writes batches in any format to any writer, so the
-//! CLI, reports and tests share it.
+//! Result formats: one encoder writes batches in any format to any writer, so the CLI,
+//! reports and tests share it; [`write_stream`] writes a query's result batch by batch,
+//! so a result never has to fit in memory (an aligned table does, and is bounded by the
+//! session's memory pool).
 
 use std::io::Write;
+use std::sync::{Arc, Mutex};
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::util::pretty::pretty_format_batches_with_schema;
+use datafusion::error::DataFusionError;
+use datafusion::execution::memory_pool::MemoryReservation;
 use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::errors::ParquetError;
+use futures::{Stream, StreamExt};
 
 use crate::error::{Error, Result};
 
@@ -30,49 +38,190 @@ pub fn write(
     batches: &[RecordBatch],
     out: &mut dyn Write,
 ) -> Result<()> {
-    let failed = |e: datafusion::arrow::error::ArrowError| Error::invalid("output", e.to_string());
-    let io = |e: std::io::Error| Error::io("output", e);
-    match format {
-        Format::Table => {
-            let table =
-                pretty_format_batches_with_schema(schema.clone(), batches).map_err(failed)?;
-            writeln!(out, "{table}").map_err(io)?;
+    let mut bytes = Vec::new();
+    let mut encoder = Encoder::new(format, schema, &mut bytes)?;
+    for batch in batches {
+        encoder.push(batch.clone())?;
+    }
+    encoder.finish()?;
+    out.write_all(&bytes)
+        .and_then(|()| out.flush())
+        .map_err(|e| Error::io("output", e))
+}
+
+/// Writes a stream of batches to `out` as they arrive. Only [`Format::Table`] holds
+/// the rows (its columns are aligned over all of them), under `table_memory`: a result
+/// too large for it fails cleanly instead of growing past the memory limit.
+pub async fn write_stream<W: Write + Send>(
+    format: Format,
+    schema: &SchemaRef,
+    mut batches: impl Stream<Item = Result<RecordBatch>> + Unpin,
+    out: W,
+    table_memory: MemoryReservation,
+) -> Result<u64> {
+    let mut encoder = Encoder::new(format, schema, out)?;
+    let mut rows = 0;
+    while let Some(batch) = batches.next().await {
+        let batch = batch?;
+        rows += batch.num_rows() as u64;
+        if format == Format::Table {
+            table_memory
+                .try_grow(batch.get_array_memory_size())
+                .map_err(|e| Error::Memory {
+                    context: "printing the result as an aligned table".to_string(),
+                    limit: "the memory limit".to_string(),
+                    detail: format!("use --format csv or json, which stream; {e}"),
+                })?;
         }
-        Format::Csv => {
-            let mut writer = datafusion::arrow::csv::WriterBuilder::new()
-                .with_header(true)
-                .with_timestamp_tz_format("%Y-%m-%dT%H:%M:%S%.fZ".to_string())
-                .build(&mut *out);
-            if batches.is_empty() {
-                writer
-                    .write(&RecordBatch::new_empty(schema.clone()))
-                    .map_err(failed)?;
+        encoder.push(batch)?;
+    }
+    encoder.finish()?;
+    Ok(rows)
+}
+
+/// One format's writer over `out`.
+struct Encoder<W: Write + Send> {
+    kind: EncoderKind<W>,
+    /// The first I/O error `out` returned: the format writers report I/O failures as
+    /// text, which would turn a closed pipe or a full disk into a formatting error.
+    io: Arc<Mutex<Option<std::io::Error>>>,
+    schema: SchemaRef,
+}
+
+enum EncoderKind<W: Write + Send> {
+    Table(Vec<RecordBatch>, Capture<W>),
+    Csv(datafusion::arrow::csv::Writer<Capture<W>>, bool),
+    Json(datafusion::arrow::json::LineDelimitedWriter<Capture<W>>),
+    Parquet(ArrowWriter<Capture<W>>),
+}
+
+impl<W: Write + Send> Encoder<W> {
+    fn new(format: Format, schema: &SchemaRef, out: W) -> Result<Self> {
+        let io = Arc::new(Mutex::new(None));
+        let out = Capture {
+            inner: out,
+            error: io.clone(),
+        };
+        let kind = match format {
+            Format::Table => EncoderKind::Table(Vec::new(), out),
+            Format::Csv => EncoderKind::Csv(
+                datafusion::arrow::csv::WriterBuilder::new()
+                    .with_header(true)
+                    .with_timestamp_tz_format("%Y-%m-%dT%H:%M:%S%.fZ".to_string())
+                    .build(out),
+                false,
+            ),
+            Format::Json => {
+                EncoderKind::Json(datafusion::arrow::json::LineDelimitedWriter::new(out))
             }
-            for batch in batches {
-                writer.write(batch).map_err(failed)?;
+            Format::Parquet => EncoderKind::Parquet(
+                ArrowWriter::try_new(out, schema.clone(), None)
+                    .map_err(|e| parquet_failed(&io, e))?,
+            ),
+        };
+        Ok(Encoder {
+            kind,
+            io,
+            schema: schema.clone(),
+        })
+    }
+
+    fn push(&mut self, batch: RecordBatch) -> Result<()> {
+        match &mut self.kind {
+            EncoderKind::Table(batches, _) => {
+                batches.push(batch);
+                Ok(())
             }
-        }
-        Format::Json => {
-            let mut writer = datafusion::arrow::json::LineDelimitedWriter::new(&mut *out);
-            for batch in batches {
-                writer.write(batch).map_err(failed)?;
+            EncoderKind::Csv(writer, wrote) => {
+                *wrote = true;
+                writer.write(&batch).map_err(|e| arrow_failed(&self.io, e))
             }
-            writer.finish().map_err(failed)?;
-        }
-        Format::Parquet => {
-            let mut buffer = Vec::new();
-            let mut writer = ArrowWriter::try_new(&mut buffer, schema.clone(), None)
-                .map_err(|e| Error::invalid("output", e.to_string()))?;
-            for batch in batches {
-                writer
-                    .write(batch)
-                    .map_err(|e| Error::invalid("output", e.to_string()))?;
+            EncoderKind::Json(writer) => {
+                writer.write(&batch).map_err(|e| arrow_failed(&self.io, e))
             }
-            writer
-                .close()
-                .map_err(|e| Error::invalid("output", e.to_string()))?;
-            out.write_all(&buffer).map_err(io)?;
+            EncoderKind::Parquet(writer) => writer
+                .write(&batch)
+                .map_err(|e| parquet_failed(&self.io, e)),
         }
     }
-    out.flush().map_err(io)
+
+    fn finish(self) -> Result<()> {
+        let io = &self.io;
+        let mut out = match self.kind {
+            EncoderKind::Table(batches, mut out) => {
+                let table = pretty_format_batches_with_schema(self.schema.clone(), &batches)
+                    .map_err(|e| arrow_failed(io, e))?;
+                writeln!(out, "{table}").map_err(|e| Error::io("output", e))?;
+                out
+            }
+            EncoderKind::Csv(mut writer, wrote) => {
+                // An empty result still gets its header row.
+                if !wrote {
+                    writer
+                        .write(&RecordBatch::new_empty(self.schema.clone()))
+                        .map_err(|e| arrow_failed(io, e))?;
+                }
+                writer.into_inner()
+            }
+            EncoderKind::Json(mut writer) => {
+                writer.finish().map_err(|e| arrow_failed(io, e))?;
+                writer.into_inner()
+            }
+            EncoderKind::Parquet(writer) => {
+                writer.into_inner().map_err(|e| parquet_failed(io, e))?
+            }
+        };
+        out.flush().map_err(|e| Error::io("output", e))
+    }
+}
+
+/// An I/O failure the writer saw wins over the format writer's description of it.
+fn arrow_failed(io: &Mutex<Option<std::io::Error>>, error: ArrowError) -> Error {
+    match take(io) {
+        Some(e) => Error::io("output", e),
+        None => Error::query(
+            "writing the output",
+            DataFusionError::ArrowError(Box::new(error), None),
+        ),
+    }
+}
+
+fn parquet_failed(io: &Mutex<Option<std::io::Error>>, error: ParquetError) -> Error {
+    match take(io) {
+        Some(e) => Error::io("output", e),
+        None => Error::query(
+            "writing the output",
+            DataFusionError::ParquetError(Box::new(error)),
+        ),
+    }
+}
+
+fn take(io: &Mutex<Option<std::io::Error>>) -> Option<std::io::Error> {
+    io.lock().ok().and_then(|mut slot| slot.take())
+}
+
+/// A writer that remembers its first error (see [`Encoder::io`]).
+struct Capture<W> {
+    inner: W,
+    error: Arc<Mutex<Option<std::io::Error>>>,
+}
+
+impl<W> Capture<W> {
+    fn keep(&self, e: &std::io::Error) {
+        if let Ok(mut slot) = self.error.lock()
+            && slot.is_none()
+        {
+            *slot = Some(std::io::Error::new(e.kind(), e.to_string()));
+        }
+    }
+}
+
+impl<W: Write> Write for Capture<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.inner.write(buf).inspect_err(|e| self.keep(e))
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush().inspect_err(|e| self.keep(e))
+    }
 }

@@ -11,8 +11,10 @@ use std::path::{Path, PathBuf};
 use futures::{StreamExt, TryStreamExt};
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStoreExt, PutPayload};
+use std::io::Write;
 
 use crate::error::{Error, Result};
+use crate::snapshot::relative_parts;
 use crate::store::{S3Options, Store};
 
 /// The name of the file written last, whose presence marks a complete report.
@@ -35,14 +37,42 @@ impl Destination {
         }
     }
 
-    /// Fails early, before any query runs, when the destination cannot work.
-    pub fn check(&self) -> Result<()> {
+    /// Fails early, before any query runs, when publishing here would not work or would
+    /// destroy something that is not a report: a folder or prefix that holds anything
+    /// but a previous report, or one that contains, or lies inside, the store `reading`.
+    pub async fn check(&self, reading: &Store) -> Result<()> {
         match self {
             Destination::Dir(out) => {
                 staging_dir(out)?;
-                Ok(())
+                if reading.is_local() {
+                    let store = PathBuf::from(format!("/{}", reading.root()));
+                    let out_abs = absolute(out);
+                    if out_abs.starts_with(&store) || store.starts_with(&out_abs) {
+                        return Err(refused(
+                            &self.display(),
+                            format!(
+                                "it overlaps the store '{}' being read; write the report outside the store",
+                                reading.location()
+                            ),
+                        ));
+                    }
+                }
+                check_replaceable_dir(out)
             }
-            Destination::Prefix(_) => Ok(()),
+            Destination::Prefix(store) => {
+                if store.object_store_url() == reading.object_store_url()
+                    && overlaps(store.root(), reading.root())
+                {
+                    return Err(refused(
+                        &self.display(),
+                        format!(
+                            "it overlaps the store '{}' being read; write the report outside the store",
+                            reading.location()
+                        ),
+                    ));
+                }
+                check_replaceable_prefix(store).await
+            }
         }
     }
 
@@ -52,6 +82,140 @@ impl Destination {
             Destination::Prefix(store) => store.location().to_string(),
         }
     }
+}
+
+fn refused(out: &str, reason: String) -> Error {
+    Error::invalid(
+        "--out",
+        format!("refusing to write a report to '{out}': {reason}"),
+    )
+}
+
+/// `path` made absolute without requiring it to exist: its nearest existing ancestor
+/// is resolved (symbolic links included), the rest appended.
+fn absolute(path: &Path) -> PathBuf {
+    let joined = std::env::current_dir()
+        .map(|cwd| cwd.join(path))
+        .unwrap_or_else(|_| path.to_path_buf());
+    let mut existing = joined.as_path();
+    let mut rest = Vec::new();
+    loop {
+        if let Ok(resolved) = std::fs::canonicalize(existing) {
+            return rest.iter().rev().fold(resolved, |p, part| p.join(part));
+        }
+        match (existing.parent(), existing.file_name()) {
+            (Some(parent), Some(name)) => {
+                rest.push(name.to_os_string());
+                existing = parent;
+            }
+            _ => return joined,
+        }
+    }
+}
+
+/// Whether one object path is the other or lies below it.
+fn overlaps(a: &ObjectPath, b: &ObjectPath) -> bool {
+    a.prefix_match(b).is_some() || b.prefix_match(a).is_some()
+}
+
+/// What a previous report's `manifest.json` must say for its folder to be replaced.
+#[derive(serde::Deserialize)]
+struct ReportManifest {
+    tool: ReportTool,
+    #[serde(default)]
+    outputs: Vec<ReportOutput>,
+}
+
+#[derive(serde::Deserialize)]
+struct ReportTool {
+    name: String,
+}
+
+#[derive(serde::Deserialize)]
+struct ReportOutput {
+    file: String,
+}
+
+/// The files a snapmetrics manifest lists (itself included), or `None` when `bytes` is
+/// not one.
+fn report_files(bytes: &[u8]) -> Option<Vec<String>> {
+    let manifest: ReportManifest = serde_json::from_slice(bytes).ok()?;
+    (manifest.tool.name == env!("CARGO_PKG_NAME")).then(|| {
+        manifest
+            .outputs
+            .into_iter()
+            .map(|o| o.file)
+            .chain([MANIFEST.to_string()])
+            .collect()
+    })
+}
+
+/// A missing or empty folder, or one holding exactly a previous report's files.
+fn check_replaceable_dir(out: &Path) -> Result<()> {
+    let entries = match std::fs::read_dir(out) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(out.display(), e)),
+    };
+    let names: Vec<String> = entries
+        .map(|entry| entry.map(|e| e.file_name().to_string_lossy().to_string()))
+        .collect::<std::io::Result<_>>()
+        .map_err(|e| Error::io(out.display(), e))?;
+    if names.is_empty() {
+        return Ok(());
+    }
+    let not_a_report = || {
+        refused(
+            &out.display().to_string(),
+            "the folder exists and is not a previous snapmetrics report (no manifest.json of one); choose a new folder, or remove it yourself".to_string(),
+        )
+    };
+    let listed = std::fs::read(out.join(MANIFEST))
+        .ok()
+        .and_then(|bytes| report_files(&bytes))
+        .ok_or_else(not_a_report)?;
+    if let Some(stranger) = names.iter().find(|n| !listed.contains(n)) {
+        return Err(refused(
+            &out.display().to_string(),
+            format!(
+                "it is a previous report but also holds '{stranger}', which the report did not write; move it out first"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// An empty prefix, or one whose `manifest.json` is a snapmetrics report's.
+async fn check_replaceable_prefix(store: &Store) -> Result<()> {
+    let os = store.object_store();
+    let mut listing = os.list(Some(store.root()));
+    let mut any = false;
+    while let Some(meta) = listing.next().await {
+        let meta = meta.map_err(|e| store.error(e))?;
+        let staged = relative_parts(store.root(), &meta.location)
+            .and_then(|parts| parts.first().cloned())
+            .is_some_and(|first| first.starts_with("_tmp-"));
+        if !staged {
+            any = true;
+            break;
+        }
+    }
+    drop(listing);
+    if !any {
+        return Ok(());
+    }
+    let manifest = match os.get(&store.child([MANIFEST])).await {
+        Ok(result) => Some(result.bytes().await.map_err(|e| store.error(e))?),
+        Err(object_store::Error::NotFound { .. }) => None,
+        Err(e) => return Err(store.error(e)),
+    };
+    if manifest.as_deref().and_then(report_files).is_none() {
+        return Err(refused(
+            store.location(),
+            "the prefix holds objects and is not a previous snapmetrics report (no manifest.json of one); choose a new prefix".to_string(),
+        ));
+    }
+    Ok(())
 }
 
 impl From<&Path> for Destination {
@@ -86,10 +250,10 @@ fn staging_dir(out: &Path) -> Result<PathBuf> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    if !parent.is_dir() {
+    if parent.exists() && !parent.is_dir() {
         return Err(Error::invalid(
             "--out",
-            format!("the parent folder '{}' does not exist", parent.display()),
+            format!("'{}' is not a folder", parent.display()),
         ));
     }
     if out.exists() && !out.is_dir() {
@@ -116,6 +280,11 @@ impl Drop for Cleanup<'_> {
 /// last, so at every moment one complete report exists on disk.
 fn publish_dir(out: &Path, files: &[(String, Vec<u8>)]) -> Result<()> {
     let dir = staging_dir(out)?;
+    if let Some(parent) = dir.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent.display(), e))?;
+    }
+    clean_stale(out)?;
+    check_replaceable_dir(out)?;
     if dir.exists() {
         std::fs::remove_dir_all(&dir).map_err(|e| Error::io(dir.display(), e))?;
     }
@@ -196,5 +365,137 @@ async fn remove_all(store: &Store, prefix: &ObjectPath) {
         .await;
     for path in listed {
         let _ = os.delete(&path).await;
+    }
+}
+
+/// Removes what a killed run left beside `out`: `.<name>.tmp-<pid>` staging files and
+/// folders of processes that no longer run. A `.old` backup is the previous report
+/// itself when the run died between its two renames: it is put back, not removed.
+fn clean_stale(out: &Path) -> Result<()> {
+    let (Some(parent), Some(name)) = (out.parent(), out.file_name()) else {
+        return Ok(());
+    };
+    let parent = if parent.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        parent
+    };
+    let prefix = format!(".{}.tmp-", name.to_string_lossy());
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name().to_string_lossy().to_string();
+        let Some(rest) = file_name.strip_prefix(&prefix) else {
+            continue;
+        };
+        let (pid, backup) = match rest.strip_suffix(".old") {
+            Some(pid) => (pid, true),
+            None => (rest, false),
+        };
+        let Ok(pid) = pid.parse::<u32>() else {
+            continue;
+        };
+        if !process_is_gone(pid) {
+            continue;
+        }
+        let path = entry.path();
+        if backup && !out.exists() {
+            std::fs::rename(&path, out).map_err(|e| Error::io(path.display(), e))?;
+            continue;
+        }
+        let removed = if path.is_dir() {
+            std::fs::remove_dir_all(&path)
+        } else {
+            std::fs::remove_file(&path)
+        };
+        removed.map_err(|e| Error::io(path.display(), e))?;
+    }
+    Ok(())
+}
+
+/// True only when the process table (Linux `/proc`) says `pid` does not run; where
+/// there is no `/proc`, nothing is ever taken for stale.
+fn process_is_gone(pid: u32) -> bool {
+    pid != std::process::id()
+        && Path::new("/proc/self").exists()
+        && !Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// A file that appears at its path complete or not at all: written beside it as
+/// `.<name>.tmp-<pid>` and renamed into place by [`AtomicFile::commit`]; dropped
+/// uncommitted, it leaves nothing, and the previous file stays as it was.
+pub struct AtomicFile {
+    path: PathBuf,
+    staging: PathBuf,
+    file: Option<std::io::BufWriter<std::fs::File>>,
+}
+
+impl AtomicFile {
+    pub fn create(path: &Path) -> Result<Self> {
+        let name = path
+            .file_name()
+            .ok_or_else(|| {
+                Error::invalid("--output", format!("'{}' has no file name", path.display()))
+            })?
+            .to_string_lossy()
+            .to_string();
+        if path.is_dir() {
+            return Err(Error::invalid(
+                "--output",
+                format!("'{}' is a folder; name a file", path.display()),
+            ));
+        }
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(|e| Error::io(parent.display(), e))?;
+        }
+        clean_stale(path)?;
+        let staging = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+        let file = std::fs::File::create(&staging).map_err(|e| Error::io(path.display(), e))?;
+        Ok(AtomicFile {
+            path: path.to_path_buf(),
+            staging,
+            file: Some(std::io::BufWriter::new(file)),
+        })
+    }
+
+    /// Flushes, syncs and renames the file into place.
+    pub fn commit(mut self) -> Result<()> {
+        let failed = |e| Error::io(self.path.display(), e);
+        let writer = self
+            .file
+            .take()
+            .ok_or_else(|| failed(std::io::Error::other("the file was already committed")))?;
+        let file = writer.into_inner().map_err(|e| failed(e.into_error()))?;
+        file.sync_all().map_err(failed)?;
+        std::fs::rename(&self.staging, &self.path).map_err(failed)
+    }
+
+    fn annotate(&self, e: std::io::Error) -> std::io::Error {
+        std::io::Error::new(e.kind(), format!("writing {}: {e}", self.path.display()))
+    }
+}
+
+impl Write for AtomicFile {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self.file.as_mut() {
+            Some(file) => file.write(buf).map_err(|e| self.annotate(e)),
+            None => Err(std::io::Error::other("the file was already committed")),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self.file.as_mut() {
+            Some(file) => file.flush().map_err(|e| self.annotate(e)),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for AtomicFile {
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            let _ = std::fs::remove_file(&self.staging);
+        }
     }
 }

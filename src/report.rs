@@ -98,7 +98,7 @@ pub async fn write(
     formats: &[ReportFormat],
 ) -> Result<Written> {
     let destination = out.into();
-    destination.check()?;
+    destination.check(session.store()).await?;
     let mut results = Vec::new();
     for metric in METRICS {
         let (schema, batches) = crate::metrics::run(session, metric.name).await?;

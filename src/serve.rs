@@ -40,7 +40,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{OnceCell, Semaphore};
 
 use crate::customer::CustomerIndex;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::metrics;
 use crate::session::{Filters, Session, SessionOptions};
 use crate::snapshot;
@@ -451,25 +451,27 @@ impl IntoResponse for ApiError {
 
 impl From<Error> for ApiError {
     fn from(error: Error) -> Self {
-        match error {
-            Error::CustomerNotFound { .. } => ApiError::new(
-                StatusCode::NOT_FOUND,
-                "customer_not_found",
-                error.to_string(),
-            ),
-            Error::InvalidArgument { .. } => {
-                ApiError::bad_request("invalid_argument", error.to_string())
+        let kind = error.kind();
+        let status =
+            StatusCode::from_u16(kind.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        match (kind, &error) {
+            (ErrorKind::NotFound, Error::CustomerNotFound { .. }) => {
+                ApiError::new(status, "customer_not_found", error.to_string())
             }
-            Error::Memory { .. } => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
+            (ErrorKind::NotFound, _) => ApiError::new(status, "not_found", error.to_string()),
+            (ErrorKind::BadArgument, _) => {
+                ApiError::new(status, "invalid_argument", error.to_string())
+            }
+            (ErrorKind::ResourceLimit, _) => ApiError::new(
+                status,
                 "out_of_memory",
                 "the server ran out of query memory; retry later",
             ),
-            other => {
+            (ErrorKind::BadSnapshot | ErrorKind::Io | ErrorKind::Internal, _) => {
                 // The detail may name files of the store: log it, do not return it.
-                eprintln!("snapmetrics serve: internal error: {other}");
+                eprintln!("snapmetrics serve: internal error: {error}");
                 ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
+                    status,
                     "internal",
                     "the server failed to compute the answer; see its log",
                 )

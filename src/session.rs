@@ -12,12 +12,12 @@ use datafusion::common::ScalarValue;
 use datafusion::common::config::ConfigOptions;
 use datafusion::datasource::MemTable;
 use datafusion::error::DataFusionError;
-use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::memory_pool::{FairSpillPool, MemoryConsumer, MemoryReservation};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{
     DataFrame, ParquetReadOptions, SQLOptions, SessionConfig, SessionContext,
 };
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
 use serde::Serialize;
 
 use crate::calendar::{self, Calendar, LocalTime};
@@ -495,12 +495,15 @@ impl Session {
             .map_err(|e| refusal(sql, e))
     }
 
-    /// Plans a metric query with the session's parameters bound.
+    /// Plans a metric query (the session's own SQL) with the session's parameters bound.
     pub async fn query(&self, name: &str, sql: &str) -> Result<DataFrame> {
-        self.sql(sql)
-            .await?
+        let context = || format!("query '{name}'");
+        self.ctx
+            .sql_with_options(sql, read_only())
+            .await
+            .map_err(|e| Error::query(context(), e))?
             .with_param_values(self.params())
-            .map_err(|e| Error::query(format!("query '{name}'"), e))
+            .map_err(|e| Error::query(context(), e))
     }
 
     /// Runs a planned query. When a scan fails, finds and names the file that cannot be
@@ -537,6 +540,34 @@ impl Session {
             }
             Err(retried) => Err(self.diagnose(retried, context).await),
         }
+    }
+
+    /// Runs a planned query as a stream of batches, for results of any size; failures
+    /// are explained as [`Session::collect`] explains them (without its re-planning).
+    pub async fn stream(
+        &self,
+        df: DataFrame,
+        context: &str,
+    ) -> Result<impl Stream<Item = Result<RecordBatch>> + Unpin + '_> {
+        let batches = match df.execute_stream().await {
+            Ok(batches) => crate::contain::contained_stream(batches),
+            Err(error) => return Err(self.diagnose(error, context).await),
+        };
+        let context = context.to_string();
+        Ok(Box::pin(batches.then(move |item| {
+            let context = context.clone();
+            async move {
+                match item {
+                    Ok(batch) => Ok(batch),
+                    Err(error) => Err(self.diagnose(error, &context).await),
+                }
+            }
+        })))
+    }
+
+    /// A claim on the session's memory pool, for what a caller holds outside a query.
+    pub fn reservation(&self, name: &str) -> MemoryReservation {
+        MemoryConsumer::new(name).register(&self.ctx.runtime_env().memory_pool)
     }
 
     async fn diagnose(&self, error: DataFusionError, context: &str) -> Error {
@@ -679,7 +710,10 @@ fn refusal(sql: &str, error: datafusion::error::DataFusionError) -> Error {
             statement: format!("'{statement}'"),
         };
     }
-    Error::query("query failed", error)
+    Error::Statement {
+        context: "query failed".to_string(),
+        source: Box::new(error),
+    }
 }
 
 fn register(

@@ -1,7 +1,7 @@
 //! `snapmetrics customer ID` (one record) and `snapmetrics customers --out FILE` (all).
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
@@ -15,6 +15,7 @@ use super::SnapshotArgs;
 use crate::customer::{self, CustomerKey};
 use crate::error::Error;
 use crate::output::{self, Format};
+use crate::publish::AtomicFile;
 use crate::session::Filters;
 
 #[derive(Debug, Args)]
@@ -115,9 +116,9 @@ pub async fn customers(args: CustomersArgs) -> anyhow::Result<ExitCode> {
         _ => (schema, batches),
     };
     let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
-    write_atomically(&args.out, |file| {
-        output::write(format, &schema, &batches, file)
-    })?;
+    let mut file = AtomicFile::create(&args.out)?;
+    output::write(format, &schema, &batches, &mut file)?;
+    file.commit()?;
     eprintln!(
         "wrote {rows} customers to {} in {:.1} s (snapshot {}, as_of {} from {})",
         args.out.display(),
@@ -130,32 +131,4 @@ pub async fn customers(args: CustomersArgs) -> anyhow::Result<ExitCode> {
         session.as_of().source
     );
     Ok(ExitCode::SUCCESS)
-}
-
-/// Writes beside `path` and renames into place, so a failed run never leaves a partial
-/// file where a complete one is expected.
-fn write_atomically(
-    path: &Path,
-    write: impl FnOnce(&mut dyn Write) -> crate::Result<()>,
-) -> crate::Result<()> {
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_default();
-    let staging = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let file = std::fs::File::create(&staging).map_err(|e| Error::io(staging.display(), e))?;
-        let mut writer = std::io::BufWriter::new(file);
-        write(&mut writer)?;
-        writer
-            .into_inner()
-            .map_err(|e| Error::io(staging.display(), e.into_error()))?
-            .sync_all()
-            .map_err(|e| Error::io(staging.display(), e))?;
-        std::fs::rename(&staging, path).map_err(|e| Error::io(path.display(), e))
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&staging);
-    }
-    result
 }

@@ -272,12 +272,12 @@ pub fn run(cli: Cli) -> ExitCode {
     }
 }
 
-/// 2: the input (arguments, store, snapshot, files) is wrong; 1: anything else.
+/// The library error's kind decides ([`crate::error::ErrorKind::exit_code`]); an error
+/// from outside the library is a failure, not bad input.
 fn error_code(error: &anyhow::Error) -> u8 {
-    match error.downcast_ref::<Error>() {
-        Some(Error::Query { .. } | Error::Io { .. } | Error::Memory { .. }) | None => 1,
-        Some(_) => 2,
-    }
+    error
+        .downcast_ref::<Error>()
+        .map_or(1, |error| error.kind().exit_code())
 }
 
 fn is_broken_pipe(error: &anyhow::Error) -> bool {

@@ -1,14 +1,13 @@
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::Args;
 
 use super::{FilterArgs, SnapshotArgs};
 use crate::error::Error;
 use crate::metrics;
 use crate::output::{self, Format};
+use crate::publish::AtomicFile;
 use crate::session::Filters;
 
 #[derive(Debug, Args)]
@@ -53,11 +52,24 @@ pub async fn sql(args: SqlArgs) -> anyhow::Result<ExitCode> {
         }
         (None, None) => return Err(Error::invalid("query", "give a query or -f FILE").into()),
     };
+    check_destination(args.format, args.output.as_ref())?;
     let session = args.snapshot.open(Filters::default()).await?;
     let df = session.sql(&query).await?;
     let schema = df.schema().inner().clone();
-    let batches = session.collect(df, "query").await?;
-    emit(args.format, args.output.as_ref(), &schema, &batches)
+    let batches = session.stream(df, "query").await?;
+    let memory = session.reservation("printing the result");
+    match &args.output {
+        Some(path) => {
+            let mut file = AtomicFile::create(path)?;
+            output::write_stream(args.format, &schema, batches, &mut file, memory).await?;
+            file.commit()?;
+        }
+        None => {
+            let out = std::io::BufWriter::new(std::io::stdout());
+            output::write_stream(args.format, &schema, batches, out, memory).await?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 pub async fn metric(args: MetricArgs) -> anyhow::Result<ExitCode> {
@@ -72,33 +84,32 @@ pub async fn metric(args: MetricArgs) -> anyhow::Result<ExitCode> {
         )
         .into());
     }
+    check_destination(args.format, args.output.as_ref())?;
     let session = args.snapshot.open(args.filters.filters()?).await?;
     let (schema, batches) = metrics::run(&session, &args.name).await?;
-    emit(args.format, args.output.as_ref(), &schema, &batches)
-}
-
-fn emit(
-    format: Format,
-    output: Option<&PathBuf>,
-    schema: &datafusion::arrow::datatypes::SchemaRef,
-    batches: &[datafusion::arrow::array::RecordBatch],
-) -> anyhow::Result<ExitCode> {
-    match output {
+    match &args.output {
         Some(path) => {
-            let mut buffer = Vec::new();
-            output::write(format, schema, batches, &mut buffer)?;
-            std::fs::write(path, buffer).with_context(|| format!("writing {}", path.display()))?;
+            let mut file = AtomicFile::create(path)?;
+            output::write(args.format, &schema, &batches, &mut file)?;
+            file.commit()?;
         }
-        None => {
-            if format == Format::Parquet {
-                return Err(
-                    Error::invalid("--format", "parquet is binary: add --output FILE").into(),
-                );
-            }
-            let mut out = std::io::stdout().lock();
-            output::write(format, schema, batches, &mut out)?;
-            out.flush()?;
-        }
+        None => output::write(
+            args.format,
+            &schema,
+            &batches,
+            &mut std::io::stdout().lock(),
+        )?,
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Parquet is binary: it goes to a file, never to a terminal.
+fn check_destination(format: Format, output: Option<&PathBuf>) -> Result<(), Error> {
+    if format == Format::Parquet && output.is_none() {
+        return Err(Error::invalid(
+            "--format",
+            "parquet is binary: add --output FILE",
+        ));
+    }
+    Ok(())
 }

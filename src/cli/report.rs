@@ -22,7 +22,7 @@ pub struct ReportArgs {
 
 pub async fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
     let destination = Destination::parse(&args.out, &args.snapshot.store.s3.options())?;
-    destination.check()?;
+    destination.check(&args.snapshot.store.open()?).await?;
     let session = args.snapshot.open(args.filters.filters()?).await?;
     let written = report::write(&session, destination.clone(), &args.format).await?;
     eprintln!(

@@ -11,6 +11,7 @@ mod hostile;
 mod html;
 mod metrics;
 mod normalise;
+mod regression;
 mod report;
 mod s3;
 mod serve;

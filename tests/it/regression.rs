@@ -1,0 +1,369 @@
+//! One test per defect found by trying the tool as a new user would (issue #12), each
+//! named after what went wrong, as ripgrep's `tests/regression.rs` does.
+
+use std::io::Read;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use crate::fixtures::{Fixture, events, users};
+
+fn snapmetrics(args: &[&str]) -> Output {
+    command(args).output().expect("runs")
+}
+
+fn command(args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_snapmetrics"));
+    command
+        .args(args)
+        .env_remove("SNAPMETRICS_STORE")
+        .env_remove("AWS_ENDPOINT_URL")
+        .stdin(Stdio::null());
+    command
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).to_string()
+}
+
+/// Exit code 2 and one line on stderr that contains every one of `words`.
+fn assert_bad_input(output: &Output, words: &[&str]) {
+    let text = stderr(output);
+    assert_eq!(output.status.code(), Some(2), "{text}");
+    assert_eq!(text.trim_end().lines().count(), 1, "{text}");
+    for word in words {
+        assert!(text.contains(word), "'{word}' not in: {text}");
+    }
+}
+
+fn small_snapshot() -> Fixture {
+    let f = Fixture::new("2026-01-31");
+    f.with_empty_tables();
+    f.write(
+        "users.parquet",
+        &users(&[
+            (1, "2026-01-05T08:00:00Z", None),
+            (2, "2026-01-12T08:00:00Z", Some(true)),
+        ]),
+    );
+    f.write(
+        "user_events.parquet",
+        &events(&[
+            (1, 1, "login", "2026-01-06T09:00:00Z"),
+            (2, 2, "login", "2026-01-13T09:00:00Z"),
+        ]),
+    );
+    f
+}
+
+fn names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("read dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn report_out_never_replaces_a_folder_that_is_not_a_report() {
+    let f = small_snapshot();
+    let store = f.store();
+    let work = tempfile::tempdir().expect("temp");
+    let thesis = work.path().join("v");
+    std::fs::create_dir(&thesis).expect("dir");
+    std::fs::write(thesis.join("thesis.txt"), "important").expect("write");
+    let out = thesis.to_str().expect("utf8");
+
+    let output = snapmetrics(&["report", "--store", &store, "--out", out]);
+    assert_bad_input(&output, &["not a previous snapmetrics report", out]);
+    assert_eq!(names(&thesis), ["thesis.txt"]);
+
+    // A previous report is replaced; one with a stranger file in it is not.
+    let report = work.path().join("r");
+    let report = report.to_str().expect("utf8");
+    for _ in 0..2 {
+        let output = snapmetrics(&["report", "--store", &store, "--out", report]);
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    }
+    std::fs::write(Path::new(report).join("notes.md"), "mine").expect("write");
+    let output = snapmetrics(&["report", "--store", &store, "--out", report]);
+    assert_bad_input(&output, &["notes.md"]);
+    assert!(Path::new(report).join("notes.md").exists());
+}
+
+#[test]
+fn report_out_never_overlaps_the_store() {
+    let f = small_snapshot();
+    let store = f.store();
+    let inside = f.snapshot_dir().join("report");
+    for out in [store.clone(), inside.display().to_string()] {
+        let output = snapmetrics(&["report", "--store", &store, "--out", &out]);
+        assert_bad_input(&output, &["overlaps the store"]);
+    }
+    assert!(f.snapshot_dir().join("users.parquet").exists());
+    assert!(!inside.exists());
+    // An ancestor of the store, given relatively, is refused too.
+    let parent = f.dir.path().parent().expect("parent").to_path_buf();
+    let output = command(&["report", "--store", &store, "--out", "."])
+        .current_dir(&parent)
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+}
+
+#[test]
+fn report_out_creates_missing_parent_folders() {
+    let f = small_snapshot();
+    let work = tempfile::tempdir().expect("temp");
+    let out = work.path().join("a/b/c/report");
+    let output = snapmetrics(&[
+        "report",
+        "--store",
+        &f.store(),
+        "--out",
+        out.to_str().expect("utf8"),
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(out.join("manifest.json").exists());
+}
+
+#[test]
+fn a_killed_runs_staging_folders_are_cleaned_and_its_backup_restored() {
+    let f = small_snapshot();
+    let work = tempfile::tempdir().expect("temp");
+    // A pid that cannot be running: above the kernel's pid_max.
+    let dead = 4_194_305 + 17;
+    let staging = work.path().join(format!(".report.tmp-{dead}"));
+    std::fs::create_dir(&staging).expect("dir");
+    std::fs::write(staging.join("cohort_retention.csv"), "half").expect("write");
+    let out = work.path().join("report");
+    let output = snapmetrics(&[
+        "report",
+        "--store",
+        &f.store(),
+        "--out",
+        out.to_str().expect("utf8"),
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(names(work.path()), ["report"]);
+
+    // Killed between its two renames: the previous report sits in the backup.
+    let backup = work.path().join(format!(".report.tmp-{dead}.old"));
+    std::fs::rename(&out, &backup).expect("rename");
+    let other = work.path().join("other");
+    let output = command(&[
+        "sql",
+        "SELECT 1 AS one",
+        "--store",
+        &f.store(),
+        "--format",
+        "csv",
+        "--output",
+        other.to_str().expect("utf8"),
+    ])
+    .output()
+    .expect("runs");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(backup.exists(), "another target's run must not touch it");
+    let output = snapmetrics(&[
+        "report",
+        "--store",
+        &f.store(),
+        "--out",
+        out.to_str().expect("utf8"),
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(names(work.path()), ["other", "report"]);
+}
+
+#[test]
+fn output_files_are_replaced_atomically() {
+    let f = small_snapshot();
+    let work = tempfile::tempdir().expect("temp");
+    let path = work.path().join("out.csv");
+    std::fs::write(&path, "previous\n").expect("write");
+    let target = path.to_str().expect("utf8");
+    // Fails while rows are being written: the first rows are fine, a later one is not.
+    let failing = "SELECT CAST(CASE WHEN value < 100000 THEN '1' ELSE 'x' END AS INT) AS v \
+                   FROM generate_series(1, 200000)";
+    let store = f.store();
+    for format in ["csv", "parquet"] {
+        let output = snapmetrics(&[
+            "sql", failing, "--store", &store, "--format", format, "--output", target,
+        ]);
+        assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), "previous\n");
+        assert_eq!(names(work.path()), ["out.csv"], "a staging file was left");
+    }
+    let output = snapmetrics(&[
+        "metric",
+        "mau",
+        "--store",
+        &f.store(),
+        "--format",
+        "csv",
+        "--output",
+        target,
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(
+        std::fs::read_to_string(&path)
+            .expect("read")
+            .starts_with("month,mau")
+    );
+}
+
+/// A 256 KB tmpfs, unmounted on drop; `None` where mounting is not allowed (not root).
+struct SmallDisk(tempfile::TempDir);
+
+impl SmallDisk {
+    fn mount() -> Option<SmallDisk> {
+        let dir = tempfile::tempdir().expect("temp");
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"])
+            .arg(dir.path())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        mounted.then_some(SmallDisk(dir))
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.0.path()).status();
+    }
+}
+
+#[test]
+fn a_full_disk_keeps_the_previous_output_file_and_names_it() {
+    let Some(disk) = SmallDisk::mount() else {
+        eprintln!("skipped: mounting a tmpfs needs root (CI runs as root)");
+        return;
+    };
+    let f = small_snapshot();
+    let path = disk.0.path().join("out.csv");
+    std::fs::write(&path, "previous\n").expect("write");
+    let output = snapmetrics(&[
+        "sql",
+        "SELECT value FROM generate_series(1, 200000)",
+        "--store",
+        &f.store(),
+        "--format",
+        "csv",
+        "--output",
+        path.to_str().expect("utf8"),
+    ]);
+    let text = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("out.csv") && text.contains("No space left"),
+        "{text}"
+    );
+    assert_eq!(std::fs::read_to_string(&path).expect("read"), "previous\n");
+    assert_eq!(names(disk.0.path()), ["out.csv"], "a staging file was left");
+}
+
+#[test]
+fn a_closed_pipe_exits_0_quietly_in_every_format() {
+    let f = small_snapshot();
+    for format in ["csv", "json", "table"] {
+        let mut child = command(&[
+            "sql",
+            "SELECT value FROM generate_series(1, 2000000)",
+            "--store",
+            &f.store(),
+            "--format",
+            format,
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawns");
+        let mut stdout = child.stdout.take().expect("stdout");
+        let mut first = [0u8; 16];
+        stdout.read_exact(&mut first).expect("some output");
+        drop(stdout);
+        let output = child.wait_with_output().expect("waits");
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{format}: {}",
+            stderr(&output)
+        );
+        assert!(output.stderr.is_empty(), "{format}: {}", stderr(&output));
+    }
+}
+
+#[test]
+fn a_full_disk_is_an_io_failure_not_bad_input() {
+    let f = small_snapshot();
+    let full = std::fs::File::create("/dev/full").expect("/dev/full");
+    let output = command(&[
+        "sql",
+        "SELECT value FROM generate_series(1, 100000)",
+        "--store",
+        &f.store(),
+        "--format",
+        "csv",
+    ])
+    .stdout(full)
+    .output()
+    .expect("runs");
+    let text = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(text.contains("No space left"), "{text}");
+    assert_eq!(text.trim_end().lines().count(), 1, "{text}");
+}
+
+#[test]
+fn syntax_errors_and_several_statements_are_bad_input() {
+    let f = small_snapshot();
+    let store = f.store();
+    for query in [
+        "SELEC 1",
+        "SELECT 1; SELECT 2",
+        "SELECT nope FROM users",
+        "SELECT * FROM no_such_table",
+    ] {
+        let output = snapmetrics(&["sql", query, "--store", &store]);
+        assert_bad_input(&output, &["snapmetrics: "]);
+    }
+}
+
+#[test]
+fn sql_results_stream_and_a_table_is_bounded_by_the_memory_limit() {
+    let f = small_snapshot();
+    let store = f.store();
+    let many = "SELECT value, value * 2 AS twice FROM generate_series(1, 3000000)";
+    let output = command(&[
+        "sql",
+        many,
+        "--store",
+        &store,
+        "--format",
+        "csv",
+        "--memory-limit",
+        "32MB",
+    ])
+    .stdout(Stdio::null())
+    .output()
+    .expect("runs");
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let output = command(&[
+        "sql",
+        many,
+        "--store",
+        &store,
+        "--format",
+        "table",
+        "--memory-limit",
+        "32MB",
+    ])
+    .stdout(Stdio::null())
+    .output()
+    .expect("runs");
+    let text = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{text}");
+    assert!(text.contains("--format csv"), "{text}");
+}
