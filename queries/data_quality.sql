@@ -7,6 +7,7 @@ WITH data_quality_checks AS (
     FROM (VALUES
         ('users', 'duplicate_id'),
         ('users', 'null_required'),
+        ('users', 'before_epoch'),
         ('users', 'after_as_of'),
         ('user_events', 'duplicate_id'),
         ('user_events', 'null_required'),
@@ -23,6 +24,7 @@ WITH data_quality_checks AS (
         ('onboarding_responses', 'null_required'),
         ('onboarding_responses', 'orphan_user_id'),
         ('onboarding_responses', 'after_as_of'),
+        ('onboarding_responses', 'total_steps_out_of_range'),
         ('onboarding_responses', 'last_step_out_of_range'),
         ('onboarding_responses', 'duplicate_user_id'),
         ('l0_user_tokenization', 'null_required'),

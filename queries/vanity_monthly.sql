@@ -64,6 +64,6 @@ FROM months m
 LEFT JOIN logins l ON l.month_start = m.month_start
 LEFT JOIN transactions_per_month t ON t.month_start = m.month_start
 LEFT JOIN uploads u ON u.month_start = m.month_start
-WHERE ($from IS NULL OR m.month_start >= date_trunc('month', $from))
+WHERE ($from IS NULL OR m.month_start + INTERVAL '1 month' > $from)
   AND ($to IS NULL OR m.month_start <= $to)
 ORDER BY m.month

@@ -44,6 +44,12 @@ impl Kept {
             .sum::<std::result::Result<usize, _>>()?;
         let reservation = MemoryConsumer::new(format!("kept table {name}")).register(pool);
         reservation.try_grow(bytes)?;
+        // The plan's schema is the table's: a physical batch may call nullable a column
+        // the plan knows is never NULL (coalesce), which MemTable would refuse.
+        let batches = batches
+            .into_iter()
+            .map(|batch| RecordBatch::try_new(schema.clone(), batch.columns().to_vec()))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
         Ok(Kept {
             rows: MemTable::try_new(schema, vec![batches])?,
             _reservation: reservation,

@@ -239,6 +239,17 @@ struct MetricKey {
     active_only: bool,
 }
 
+impl MetricKey {
+    fn filters(&self) -> Filters {
+        Filters {
+            from: self.from,
+            to: self.to,
+            active_only: self.active_only,
+            ..Filters::default()
+        }
+    }
+}
+
 #[derive(Default)]
 struct MetricCache {
     cells: HashMap<MetricKey, Arc<OnceCell<Bytes>>>,
@@ -321,12 +332,7 @@ impl Api {
 
     /// The metric's JSON body, serialised once: cached bodies are sent as they are.
     async fn compute_metric(self: Arc<Self>, key: MetricKey) -> Result<Bytes> {
-        let filters = Filters {
-            from: key.from,
-            to: key.to,
-            active_only: key.active_only,
-            ..Filters::default()
-        };
+        let filters = key.filters();
         let opened;
         let session = if filters == self.session.options().filters {
             &self.session
@@ -596,20 +602,15 @@ async fn metric(
     let query = QueryParams::parse(query.as_deref(), &["from", "to", "active_only"])?;
     let from = query.date("from")?;
     let to = query.date("to")?;
-    if let (Some(from), Some(to)) = (from, to)
-        && from > to
-    {
-        return Err(ApiError::bad_request(
-            "invalid_query",
-            format!("from {from} is after to {to}"),
-        ));
-    }
     let key = MetricKey {
         name,
         from,
         to,
         active_only: query.bool("active_only")?.unwrap_or(false),
     };
+    key.filters()
+        .validate()
+        .map_err(|e| ApiError::bad_request("invalid_query", e.to_string()))?;
     let cell = api.metric_cell(&key);
     let compute = tokio::spawn(async move {
         // Created eagerly, run only if the cell is still empty.

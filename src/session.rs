@@ -60,6 +60,47 @@ impl Default for Filters {
     }
 }
 
+impl Filters {
+    /// The earliest date a filter may name: the first `YYYY-MM-DD` can write.
+    pub const FIRST_DATE: NaiveDate = NaiveDate::from_ymd_opt(1, 1, 1).expect("a date");
+    /// The last date a filter may name.
+    pub const LAST_DATE: NaiveDate = NaiveDate::from_ymd_opt(9999, 12, 31).expect("a date");
+
+    /// Refuses a filter set no metric can answer: dates outside
+    /// [`Filters::FIRST_DATE`]..=[`Filters::LAST_DATE`], `from` after `to`, no event type.
+    pub fn validate(&self) -> Result<()> {
+        for (name, date) in [("from", self.from), ("to", self.to)] {
+            if let Some(date) = date
+                && !(Self::FIRST_DATE..=Self::LAST_DATE).contains(&date)
+            {
+                return Err(Error::invalid(
+                    name,
+                    format!(
+                        "{date} is outside {} to {}",
+                        Self::FIRST_DATE,
+                        Self::LAST_DATE
+                    ),
+                ));
+            }
+        }
+        if let (Some(from), Some(to)) = (self.from, self.to)
+            && from > to
+        {
+            return Err(Error::invalid(
+                "from/to",
+                format!("from {from} is after to {to}"),
+            ));
+        }
+        if self.event_types.is_empty() {
+            return Err(Error::invalid(
+                "event types",
+                "name at least one event type",
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Everything that shapes a session besides the snapshot itself.
 #[derive(Debug, Clone)]
 pub struct SessionOptions {
@@ -254,8 +295,39 @@ impl Session {
         if hint.is_none() {
             session.as_of.at = session.max_created_at().await?;
         }
+        session.check_as_of()?;
         session.register_views().await?;
         Ok(session)
+    }
+
+    /// The calendars run from the first signup to `as_of`, a row per week and day: an
+    /// `as_of` after tomorrow is a mistake (a manifest typo, a placeholder date), and
+    /// would have them grow to millions of rows.
+    fn check_as_of(&self) -> Result<()> {
+        let latest = Utc::now() + chrono::TimeDelta::days(1);
+        if self.as_of.at <= latest {
+            return Ok(());
+        }
+        let at = self
+            .as_of
+            .at
+            .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true);
+        let fix = match self.as_of.source {
+            AsOfSource::Manifest => "correct exported_at in its _manifest.json",
+            AsOfSource::SnapshotId => {
+                "add a _manifest.json with the real exported_at, or rename the snapshot"
+            }
+            AsOfSource::MaxUserCreatedAt => {
+                "add a _manifest.json with the real exported_at, so that later rows count as after_as_of"
+            }
+        };
+        Err(Error::Layout {
+            snapshot: self.snapshot.id.clone(),
+            reason: format!(
+                "as_of {at} (from {}) is in the future; {fix}",
+                self.as_of.source
+            ),
+        })
     }
 
     async fn max_created_at(&self) -> Result<DateTime<Utc>> {

@@ -70,6 +70,25 @@ const AMBIENT_CREDENTIALS: [&str; 3] = [
     "AWS_CONTAINER_CREDENTIALS_FULL_URI",
 ];
 
+/// An S3 endpoint is an `http://` or `https://` URL with a host, as
+/// `https://s3.eu-west-1.amazonaws.com` or `http://127.0.0.1:9000`.
+fn check_endpoint(name: &str, endpoint: &str) -> std::result::Result<(), String> {
+    let problem = match Url::parse(endpoint) {
+        Err(e) => Some(e.to_string()),
+        Ok(url) if !matches!(url.scheme(), "http" | "https") => {
+            Some("it must start with http:// or https://".to_string())
+        }
+        Ok(url) if url.host_str().is_none_or(str::is_empty) => Some("it has no host".to_string()),
+        Ok(_) => None,
+    };
+    match problem {
+        None => Ok(()),
+        Some(problem) => Err(format!(
+            "{name} '{endpoint}' is not an endpoint URL ({problem}); write it as http://HOST:PORT or https://HOST"
+        )),
+    }
+}
+
 impl Store {
     /// Opens a store from what the user typed: a directory path or `s3://bucket/prefix`.
     pub fn open(location: &str) -> Result<Self> {
@@ -122,7 +141,16 @@ impl Store {
         };
         builder = builder.with_bucket_name(bucket);
         if let Some(endpoint) = &s3.endpoint {
+            check_endpoint("--s3-endpoint", endpoint).map_err(invalid)?;
             builder = builder.with_endpoint(endpoint);
+        }
+        if s3.from_env && s3.endpoint.is_none() {
+            // object_store panics on some malformed endpoints: check them first.
+            for variable in ["AWS_ENDPOINT_URL", "AWS_ENDPOINT"] {
+                if let Ok(endpoint) = std::env::var(variable) {
+                    check_endpoint(variable, &endpoint).map_err(invalid)?;
+                }
+            }
         }
         if let Some(region) = &s3.region {
             builder = builder.with_region(region);

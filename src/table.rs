@@ -10,13 +10,15 @@ use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
 use datafusion::execution::cache::cache_manager::{CachedFileList, TableScopedPath};
+use datafusion::parquet::file::metadata::ParquetMetaData;
+use datafusion::parquet::file::statistics::Statistics;
 use datafusion::prelude::SessionContext;
 use datafusion_datasource_parquet::metadata::DFParquetMetadata;
 use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectMeta;
 
 use crate::error::{Error, Result};
-use crate::schema::{Presence, TableSpec, Visibility, normalise_extra};
+use crate::schema::{Kind, Presence, TableSpec, Visibility, normalise_extra};
 use crate::snapshot::{Snapshot, TableFiles, relative_parts};
 use crate::store::Store;
 
@@ -36,6 +38,7 @@ pub struct SourceTable {
 struct FileFacts {
     schema: SchemaRef,
     rows: u64,
+    metadata: Arc<ParquetMetaData>,
 }
 
 /// Checks every file of `files` against `spec` and registers the table in `ctx`.
@@ -82,6 +85,21 @@ pub async fn register(
                             column.kind.expected()
                         ),
                     ));
+                }
+                Ok(field)
+                    if column.kind == Kind::Int32 && field.data_type() == &DataType::Int64 =>
+                {
+                    if let Some((least, greatest)) = int64_range(&fact.metadata, column.name)
+                        && (least < i64::from(i32::MIN) || greatest > i64::from(i32::MAX))
+                    {
+                        return Err(column_error(
+                            meta,
+                            column.name,
+                            format!(
+                                "has values from {least} to {greatest} (per the file's statistics), beyond the Int32 range it is read as"
+                            ),
+                        ));
+                    }
                 }
                 Ok(_) => {}
                 Err(_) if column.presence == Presence::Required => {
@@ -180,7 +198,7 @@ async fn read_footer(
     let cache = ctx.runtime_env().cache_manager.get_file_metadata_cache();
     let object_store = store.object_store().clone();
     let owned = meta.clone();
-    let (schema, rows) = crate::contain::contained(async move {
+    let (schema, rows, metadata) = crate::contain::contained(async move {
         let footer = DFParquetMetadata::new(object_store.as_ref(), &owned)
             .with_file_metadata_cache(Some(cache));
         let metadata = footer.fetch_metadata().await?;
@@ -190,14 +208,39 @@ async fn read_footer(
             .iter()
             .map(|rg| rg.num_rows().max(0) as u64)
             .sum::<u64>();
-        Ok((schema, rows))
+        Ok((schema, rows, metadata))
     })
     .await
     .map_err(unreadable)?;
     Ok(FileFacts {
         schema: Arc::new(schema),
         rows,
+        metadata,
     })
+}
+
+/// The least and greatest value of top-level INT64 column `name`, per the statistics of
+/// every row group; `None` when any row group lacks them.
+fn int64_range(metadata: &ParquetMetaData, name: &str) -> Option<(i64, i64)> {
+    let index = metadata
+        .file_metadata()
+        .schema_descr()
+        .columns()
+        .iter()
+        .position(|c| c.path().parts() == [name])?;
+    metadata
+        .row_groups()
+        .iter()
+        .try_fold(None, |range: Option<(i64, i64)>, group| {
+            let Some(Statistics::Int64(stats)) = group.column(index).statistics() else {
+                return None;
+            };
+            let (least, greatest) = (*stats.min_opt()?, *stats.max_opt()?);
+            Some(Some(range.map_or((least, greatest), |(l, g)| {
+                (l.min(least), g.max(greatest))
+            })))
+        })
+        .flatten()
 }
 
 /// Hive `key=value` folders become string columns, unless the files carry the column.

@@ -1,4 +1,4 @@
--- DuckDB copy of queries/data_quality.sql (sha256 438966bae7999892), written by
+-- DuckDB copy of queries/data_quality.sql (sha256 2ffb41d80955d8a4), written by
 -- benches/duckdb/mirror.py: edit queries/data_quality.sql and re-run it, not this file.
 -- Data-quality counts: per table and check, the rows excluded from every metric.
 -- A row counts once, under the first check it fails (see views/*_checked.sql); counts
@@ -9,6 +9,7 @@ WITH data_quality_checks AS (
     FROM (VALUES
         ('users', 'duplicate_id'),
         ('users', 'null_required'),
+        ('users', 'before_epoch'),
         ('users', 'after_as_of'),
         ('user_events', 'duplicate_id'),
         ('user_events', 'null_required'),
@@ -25,6 +26,7 @@ WITH data_quality_checks AS (
         ('onboarding_responses', 'null_required'),
         ('onboarding_responses', 'orphan_user_id'),
         ('onboarding_responses', 'after_as_of'),
+        ('onboarding_responses', 'total_steps_out_of_range'),
         ('onboarding_responses', 'last_step_out_of_range'),
         ('onboarding_responses', 'duplicate_user_id'),
         ('l0_user_tokenization', 'null_required'),

@@ -1,4 +1,4 @@
--- DuckDB copy of queries/vanity_monthly.sql (sha256 6001e6b1bd4539c0), written by
+-- DuckDB copy of queries/vanity_monthly.sql (sha256 1dea740d17a5dd40), written by
 -- benches/duckdb/mirror.py: edit queries/vanity_monthly.sql and re-run it, not this file.
 -- Vanity metrics per calendar month (local), from the month of the first signup to the
 -- month containing as_of, every month listed; --from / --to select months.
@@ -66,6 +66,6 @@ FROM months m
 LEFT JOIN logins l ON l.month_start = m.month_start
 LEFT JOIN transactions_per_month t ON t.month_start = m.month_start
 LEFT JOIN uploads u ON u.month_start = m.month_start
-WHERE (getvariable('from_date') IS NULL OR m.month_start >= date_trunc('month', getvariable('from_date')))
+WHERE (getvariable('from_date') IS NULL OR m.month_start + INTERVAL '1 month' > getvariable('from_date'))
   AND (getvariable('to_date') IS NULL OR m.month_start <= getvariable('to_date'))
 ORDER BY m.month

@@ -3,6 +3,8 @@
 --   null_required           id, user_id, started_at, total_steps or last_step_completed is NULL
 --   orphan_user_id          user_id is not a (clean) user
 --   after_as_of             started_at later than as_of
+--   total_steps_out_of_range  total_steps outside 0..=1000: no questionnaire is longer,
+--                           and the drop-off table has a row per step
 --   last_step_out_of_range  last_step_completed outside 0..=total_steps
 --   duplicate_user_id       a second row of one user; the earliest started_at stays
 -- Only ids that occur more than once are ranked (onboarding_responses_duplicate_ids, see
@@ -30,6 +32,7 @@ tagged AS (
                 OR r.total_steps IS NULL OR r.last_step_completed IS NULL THEN 'null_required'
             WHEN u.id IS NULL THEN 'orphan_user_id'
             WHEN r.started_at > $as_of THEN 'after_as_of'
+            WHEN r.total_steps < 0 OR r.total_steps > 1000 THEN 'total_steps_out_of_range'
             WHEN r.last_step_completed < 0 OR r.last_step_completed > r.total_steps
                 THEN 'last_step_out_of_range'
         END AS dq_first

@@ -23,7 +23,10 @@ WITH ranked AS (
 )
 SELECT
     r.* EXCLUDE (dq_copy),
-    CAST(date_trunc('month', r.transaction_date) AS DATE) AS transaction_month,
+    -- Built from the date's parts: date_trunc would pass through Timestamp(ns), which
+    -- cannot hold a year-1 or year-9999 date.
+    make_date(date_part('year', r.transaction_date), date_part('month', r.transaction_date), 1)
+        AS transaction_month,
     local_week(r.created_at, $tz) AS created_week,
     local_month(r.created_at, $tz) AS created_month,
     CASE

@@ -142,33 +142,26 @@ pub struct FilterArgs {
 
 impl FilterArgs {
     fn filters(&self) -> Result<Filters, Error> {
-        if let (Some(from), Some(to)) = (self.from, self.to)
-            && from > to
-        {
-            return Err(Error::invalid(
-                "--from/--to",
-                format!("--from {from} is after --to {to}"),
-            ));
-        }
-        let event_types: Vec<String> = self
-            .event_types
-            .iter()
-            .map(|t| t.trim().to_string())
-            .filter(|t| !t.is_empty())
-            .collect();
-        if event_types.is_empty() {
-            return Err(Error::invalid(
-                "--event-types",
-                "name at least one event type",
-            ));
-        }
-        Ok(Filters {
+        let filters = Filters {
             from: self.from,
             to: self.to,
             active_only: self.active_only,
-            event_types,
+            event_types: self
+                .event_types
+                .iter()
+                .map(|t| t.trim().to_string())
+                .filter(|t| !t.is_empty())
+                .collect(),
             bank: self.bank.clone(),
-        })
+        };
+        filters.validate().map_err(|e| match e {
+            Error::InvalidArgument { what, reason } => Error::InvalidArgument {
+                what: format!("--{}", what.replace('/', "/--").replace(' ', "-")),
+                reason,
+            },
+            other => other,
+        })?;
+        Ok(filters)
     }
 }
 
@@ -221,18 +214,42 @@ fn parse_bytes(text: &str) -> Result<usize, String> {
     Ok((number * scale) as usize)
 }
 
+/// The command's own thread: planning recurses over the statement's tree, and
+/// generated SQL (a 1000-way `UNION ALL`) is deep. Reserved address space, not memory.
+const COMMAND_STACK: usize = 512 << 20;
+/// The query threads evaluate expressions recursively too.
+const WORKER_STACK: usize = 64 << 20;
+const COMMAND_THREAD: &str = "snapmetrics";
+
 /// Runs the parsed command; prints any error once, to stderr, and maps it to an exit code.
 pub fn run(cli: Cli) -> ExitCode {
     // Panics on query threads are contained and reported as errors naming the file;
-    // only one on the main thread is a bug worth the default message.
+    // only one on the command's thread is a bug worth the default message.
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        if std::thread::current().name() == Some("main") {
+        if std::thread::current().name() == Some(COMMAND_THREAD) {
             default_hook(info);
         }
     }));
+    let command = std::thread::Builder::new()
+        .name(COMMAND_THREAD.to_string())
+        .stack_size(COMMAND_STACK)
+        .spawn(move || run_here(cli));
+    match command.map(|thread| thread.join()) {
+        Ok(Ok(code)) => code,
+        // The panic was printed by the hook.
+        Ok(Err(_)) => ExitCode::from(101),
+        Err(e) => {
+            eprintln!("snapmetrics: cannot start the command's thread: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run_here(cli: Cli) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
+        .thread_stack_size(WORKER_STACK)
         .build()
     {
         Ok(runtime) => runtime,

@@ -251,7 +251,7 @@ impl Facts {
         let as_of = manifest_as_of(snapshot);
         let users: BTreeMap<i64, DateTime<Utc>> = read_users(snapshot)
             .into_iter()
-            .filter(|(_, created_at)| *created_at <= as_of)
+            .filter(|(_, created_at)| created_at.timestamp() >= 0 && *created_at <= as_of)
             .collect();
         // orphan_user_id and before_signup_week, in one test.
         let from_signup_week = |user_id: i64, at: DateTime<Utc>| {
@@ -272,6 +272,7 @@ impl Facts {
             .filter(|o| {
                 users.contains_key(&o.user_id)
                     && o.started_at <= as_of
+                    && (0..=1000).contains(&o.total_steps)
                     && (0..=o.total_steps).contains(&o.last_step_completed)
             })
             .collect();

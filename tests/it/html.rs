@@ -113,7 +113,7 @@ async fn page_has_every_part_with_the_fixture_numbers() {
     assert!(html.contains("<title>Finished step 2: 1 · 50.0%</title>"));
     assert!(html.contains("<title>Left at step 1: 0 · 0.0% of 1</title>"));
     // Data quality: every check, none failing.
-    assert!(html.contains("All 23 checks passed"));
+    assert!(html.contains("All 25 checks passed"));
     assert!(html.contains("<td>users</td><td><code>duplicate_id</code></td><td>0</td>"));
 
     // The manifest lists the page like every other output.
@@ -184,7 +184,7 @@ async fn failing_checks_are_counted_and_highlighted() {
     let out = tempfile::tempdir().expect("temp");
     let html = page(&f, SessionOptions::default(), &out.path().join("r")).await;
     assert!(
-        html.contains("<strong>1 row</strong> was excluded from the metrics by 1 of 23 checks")
+        html.contains("<strong>1 row</strong> was excluded from the metrics by 1 of 25 checks")
     );
     assert!(html.contains(
         "<tr class=\"flag\"><td>users</td><td><code>duplicate_id</code></td><td>1</td></tr>"

@@ -367,3 +367,214 @@ fn sql_results_stream_and_a_table_is_bounded_by_the_memory_limit() {
     assert_eq!(output.status.code(), Some(1), "{text}");
     assert!(text.contains("--format csv"), "{text}");
 }
+
+fn csv_of(store: &str, query: &str) -> String {
+    let output = snapmetrics(&["sql", query, "--store", store, "--format", "csv"]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{query}: {}",
+        stderr(&output)
+    );
+    String::from_utf8_lossy(&output.stdout).to_string()
+}
+
+#[test]
+fn users_clean_is_active_is_true_where_the_export_has_no_such_column() {
+    let f = small_snapshot();
+    let old_export = users(&[(1, "2026-01-05T08:00:00Z", None)]);
+    let without = old_export.project(&[0, 1, 2, 3, 4, 5]).expect("project");
+    f.write("users.parquet", &without);
+    let store = f.store();
+    assert_eq!(
+        csv_of(
+            &store,
+            "SELECT count(*) AS n FROM users_clean WHERE is_active"
+        ),
+        "n\n1\n"
+    );
+    // And where the column is there but NULL.
+    f.write("users.parquet", &old_export);
+    assert_eq!(
+        csv_of(&store, "SELECT is_active FROM users_clean"),
+        "is_active\ntrue\n"
+    );
+}
+
+#[test]
+fn one_hostile_row_is_excluded_and_counted_not_built_into_a_calendar() {
+    use crate::fixtures::onboarding;
+    let f = small_snapshot();
+    f.write(
+        "users.parquet",
+        &users(&[
+            (1, "2026-01-05T08:00:00Z", None),
+            (2, "0001-01-01T00:00:00Z", None),
+        ]),
+    );
+    f.write(
+        "onboarding_responses.parquet",
+        &onboarding(&[
+            (1, 1, "2026-01-05T09:00:00Z", 2_000_000_000, 3, None),
+            (2, 1, "2026-01-05T09:00:00Z", 5, 3, None),
+        ]),
+    );
+    let work = tempfile::tempdir().expect("temp");
+    let out = work.path().join("report");
+    let output = snapmetrics(&[
+        "report",
+        "--store",
+        &f.store(),
+        "--out",
+        out.to_str().expect("utf8"),
+        "--memory-limit",
+        "256MB",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let quality = std::fs::read_to_string(out.join("data_quality.csv")).expect("read");
+    assert!(quality.contains("users,before_epoch,1"), "{quality}");
+    assert!(
+        quality.contains("onboarding_responses,total_steps_out_of_range,1"),
+        "{quality}"
+    );
+    let weeks = std::fs::read_to_string(out.join("cohort_retention.csv")).expect("read");
+    assert!(
+        weeks.lines().count() < 100,
+        "{} rows",
+        weeks.lines().count()
+    );
+    let steps = std::fs::read_to_string(out.join("onboarding_dropoff.csv")).expect("read");
+    assert!(
+        steps.lines().count() < 100,
+        "{} rows",
+        steps.lines().count()
+    );
+}
+
+#[test]
+fn an_as_of_in_the_future_is_a_clear_error() {
+    let f = small_snapshot();
+    f.write_bytes(
+        "_manifest.json",
+        br#"{"exported_at": "9999-12-31T00:00:00Z"}"#,
+    );
+    let output = snapmetrics(&["metric", "mau", "--store", &f.store()]);
+    assert_bad_input(&output, &["9999-12-31", "in the future", "exported_at"]);
+
+    let g = Fixture::new("9999-12-31");
+    g.with_empty_tables();
+    let output = snapmetrics(&["metric", "mau", "--store", &g.store()]);
+    assert_bad_input(&output, &["9999-12-31", "snapshot id"]);
+}
+
+#[test]
+fn an_integer_too_wide_for_its_column_names_table_file_and_column() {
+    use crate::fixtures::onboarding;
+    use snapmetrics::datafusion::arrow::array::{ArrayRef, Int64Array, RecordBatch};
+    use snapmetrics::datafusion::arrow::datatypes::{DataType, Field, Schema};
+    use std::sync::Arc;
+    let f = small_snapshot();
+    let narrow = onboarding(&[(1, 1, "2026-01-05T09:00:00Z", 5, 3, None)]);
+    let mut fields: Vec<Field> = narrow
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
+    fields[3] = Field::new("total_steps", DataType::Int64, true);
+    let mut columns: Vec<ArrayRef> = narrow.columns().to_vec();
+    columns[3] = Arc::new(Int64Array::from(vec![3_000_000_000]));
+    let wide = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).expect("batch");
+    f.write("onboarding_responses.parquet", &wide);
+    let output = snapmetrics(&["metric", "activation", "--store", &f.store()]);
+    assert_bad_input(
+        &output,
+        &[
+            "onboarding_responses",
+            "onboarding_responses.parquet",
+            "total_steps",
+            "3000000000",
+        ],
+    );
+}
+
+#[test]
+fn deep_generated_sql_plans_instead_of_overflowing_the_stack() {
+    let f = small_snapshot();
+    let store = f.store();
+    let terms = |n: usize, term: &str, sep: &str| vec![term; n].join(sep);
+    for (query, expected) in [
+        (
+            format!("SELECT {} AS n", terms(1000, "1", " + ")),
+            "n\n1000\n".to_string(),
+        ),
+        (
+            format!(
+                "SELECT count(*) AS n FROM users WHERE {}",
+                terms(1000, "id = 1", " OR ")
+            ),
+            "n\n1\n".to_string(),
+        ),
+        (
+            format!(
+                "SELECT count(*) AS n FROM ({})",
+                terms(1000, "SELECT 1 AS one", " UNION ALL ")
+            ),
+            "n\n1000\n".to_string(),
+        ),
+    ] {
+        assert_eq!(csv_of(&store, &query), expected);
+    }
+}
+
+#[test]
+fn filter_dates_at_the_ends_of_the_calendar_answer_or_are_refused() {
+    let f = small_snapshot();
+    let store = f.store();
+    for (from, to) in [("0001-01-01", "2026-12-31"), ("9999-12-31", "9999-12-31")] {
+        for name in ["mau", "cohort_retention", "activation"] {
+            let output = snapmetrics(&[
+                "metric", name, "--store", &store, "--from", from, "--to", to,
+            ]);
+            assert_eq!(
+                output.status.code(),
+                Some(0),
+                "{name} {from}: {}",
+                stderr(&output)
+            );
+        }
+    }
+    let output = snapmetrics(&["metric", "mau", "--store", &store, "--from", "+10000-01-01"]);
+    assert_bad_input(&output, &["--from", "outside"]);
+}
+
+#[test]
+fn a_malformed_s3_endpoint_is_bad_input_not_a_panic() {
+    for endpoint in [
+        "127.0.0.1:15000",
+        "",
+        "http://",
+        "http://127.0.0.1:99999",
+        "localhost:9000",
+    ] {
+        let output = command(&[
+            "snapshots",
+            "--store",
+            "s3://bucket/prefix",
+            "--s3-endpoint",
+            endpoint,
+        ])
+        .env("AWS_ACCESS_KEY_ID", "key")
+        .env("AWS_SECRET_ACCESS_KEY", "secret")
+        .output()
+        .expect("runs");
+        assert_bad_input(&output, &["--s3-endpoint", "http://HOST:PORT"]);
+    }
+    let output = command(&["snapshots", "--store", "s3://bucket/prefix"])
+        .env("AWS_ACCESS_KEY_ID", "key")
+        .env("AWS_SECRET_ACCESS_KEY", "secret")
+        .env("AWS_ENDPOINT_URL", "not a url")
+        .output()
+        .expect("runs");
+    assert_bad_input(&output, &["AWS_ENDPOINT_URL"]);
+}

@@ -1,4 +1,4 @@
--- DuckDB copy of queries/views/transactions_checked.sql (sha256 087f8314e42fc864), written by
+-- DuckDB copy of queries/views/transactions_checked.sql (sha256 a9e0eb88e62b0f11), written by
 -- benches/duckdb/mirror.py: edit queries/views/transactions_checked.sql and re-run it, not this file.
 -- transactions_all, each row tagged with the first check it fails, or NULL.
 --   duplicate_id        a second row with the same id; the earliest created_at stays
@@ -25,7 +25,10 @@ WITH ranked AS (
 )
 SELECT
     r.* EXCLUDE (dq_copy),
-    CAST(date_trunc('month', r.transaction_date) AS DATE) AS transaction_month,
+    -- Built from the date's parts: date_trunc would pass through Timestamp(ns), which
+    -- cannot hold a year-1 or year-9999 date.
+    make_date(date_part('year', r.transaction_date), date_part('month', r.transaction_date), 1)
+        AS transaction_month,
     local_week(r.created_at) AS created_week,
     local_month(r.created_at) AS created_month,
     CASE
