@@ -124,6 +124,26 @@ impl Default for SessionOptions {
     }
 }
 
+/// The names the session's views give columns next to a source table's own (`*`):
+/// a source column or Hive partition key of that table with one of these names is
+/// registered as `source_<name>`, so that the session's name means the session's
+/// value in every view, and the source's value stays queryable.
+pub fn derived_names(table: &str) -> &'static [&'static str] {
+    match table {
+        "users" => &[
+            "signup_date",
+            "cohort_week",
+            "signup_month",
+            "dq_check",
+            "dq_copy",
+        ],
+        "user_events" => &["event_week", "event_month", "dq_check", "dq_copy"],
+        "onboarding_responses" => &["dq_check", "dq_copy", "dq_first"],
+        "l0_user_tokenization" => &["dq_check", "dq_first"],
+        _ => &[],
+    }
+}
+
 /// Views registered on top of the source tables, in dependency order.
 const CHECKED_VIEWS: [(&str, &str); 6] = [
     ("users", include_str!("../queries/views/users_checked.sql")),

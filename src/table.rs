@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use datafusion::arrow::datatypes::{DataType, Field, SchemaRef};
+use datafusion::common::Column;
+use datafusion::datasource::TableProvider;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
@@ -12,7 +14,7 @@ use datafusion::datasource::listing::{
 use datafusion::execution::cache::cache_manager::{CachedFileList, TableScopedPath};
 use datafusion::parquet::file::metadata::ParquetMetaData;
 use datafusion::parquet::file::statistics::Statistics;
-use datafusion::prelude::SessionContext;
+use datafusion::prelude::{Expr, SessionContext};
 use datafusion_datasource_parquet::metadata::DFParquetMetadata;
 use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectMeta;
@@ -158,8 +160,9 @@ pub async fn register(
     let table = ListingTable::try_new(config)
         .map_err(|e| Error::query(format!("table '{}'", files.name), e))?;
     seed_listing(ctx, files);
-    let schema = datafusion::datasource::TableProvider::schema(&table);
-    ctx.register_table(files.name.as_str(), Arc::new(table))
+    let table = rename_derived(ctx, &files.name, Arc::new(table))?;
+    let schema = table.schema();
+    ctx.register_table(files.name.as_str(), table)
         .map_err(|e| Error::query(format!("registering table '{}'", files.name), e))?;
 
     Ok(SourceTable {
@@ -168,6 +171,43 @@ pub async fn register(
         files: files.files.clone(),
         rows: facts.iter().map(|f| f.rows).sum(),
     })
+}
+
+/// The table as the session sees it: a column (extra or Hive key) named like one the
+/// session derives from this table ([`crate::session::derived_names`]) is renamed
+/// `source_<name>` by a projection over the scan, which costs nothing at run time.
+fn rename_derived(
+    ctx: &SessionContext,
+    name: &str,
+    table: Arc<dyn TableProvider>,
+) -> Result<Arc<dyn TableProvider>> {
+    let derived = crate::session::derived_names(name);
+    let schema = table.schema();
+    let taken: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    if !taken.iter().any(|n| derived.contains(n)) {
+        return Ok(table);
+    }
+    let failed = |e| Error::query(format!("registering table '{name}'"), e);
+    let columns: Vec<Expr> = taken
+        .iter()
+        .map(|column| {
+            let expr = Expr::Column(Column::from_name(*column));
+            if !derived.contains(column) {
+                return expr;
+            }
+            let mut renamed = format!("source_{column}");
+            while taken.contains(&renamed.as_str()) || derived.contains(&renamed.as_str()) {
+                renamed = format!("source_{renamed}");
+            }
+            expr.alias(renamed)
+        })
+        .collect();
+    let view = ctx
+        .read_table(table)
+        .and_then(|df| df.select(columns))
+        .map_err(failed)?
+        .into_view();
+    Ok(view)
 }
 
 /// Hands DataFusion the file list found by the snapshot listing, so it never lists the

@@ -10,6 +10,7 @@ mod fuzz;
 mod hostile;
 mod html;
 mod metrics;
+mod names;
 mod normalise;
 mod regression;
 mod report;
