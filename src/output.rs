@@ -31,6 +31,22 @@ pub enum Format {
     Parquet,
 }
 
+/// `text` with control characters (a newline, ESC) written as escapes (`\n`,
+/// `\u{1b}`), so a name taken from a store never moves the cursor or recolours a
+/// terminal, and an error stays on one line.
+pub fn printable(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(char::is_control) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    text.chars()
+        .map(|c| match c {
+            c if c.is_control() => c.escape_default().to_string(),
+            c => c.to_string(),
+        })
+        .collect::<String>()
+        .into()
+}
+
 /// Writes `batches` (of `schema`) to `out` in `format`.
 pub fn write(
     format: Format,

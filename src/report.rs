@@ -226,7 +226,7 @@ fn query_hashes() -> Vec<QueryHash> {
 async fn input_checksums(session: &Session) -> Result<Vec<InputFile>> {
     let store = session.store();
     let snapshot = session.snapshot();
-    let prefix = store.child([snapshot.id.as_str()]);
+    let prefix = store.snapshot_prefix(&snapshot.id);
     let files: Vec<(String, object_store::ObjectMeta)> = session
         .tables()
         .iter()

@@ -30,7 +30,7 @@ pub struct SnapshotEntry {
 pub async fn list(store: &Store) -> Result<Vec<SnapshotEntry>> {
     let mut entries = Vec::new();
     for id in ids(store).await? {
-        let complete = exists(store, &store.child([id.as_str(), SUCCESS_MARKER])).await?;
+        let complete = exists(store, &store.snapshot_prefix(&id).join(SUCCESS_MARKER)).await?;
         entries.push(SnapshotEntry { id, complete });
     }
     Ok(entries)
@@ -38,6 +38,18 @@ pub async fn list(store: &Store) -> Result<Vec<SnapshotEntry>> {
 
 /// The snapshot ids in the store, sorted: one listing, no per-snapshot request.
 async fn ids(store: &Store) -> Result<Vec<String>> {
+    Ok(listing(store).await?.0)
+}
+
+/// The store's snapshot ids, sorted, and the folders that cannot be snapshots because
+/// their names cannot be read (see [`Store::local_ids`]).
+pub async fn listing(store: &Store) -> Result<(Vec<String>, Vec<String>)> {
+    if let Some(listed) = store.local_ids() {
+        let (mut ids, unusable) = listed.map_err(|e| Error::io(store.location(), e))?;
+        ids.retain(|id| !id.starts_with(['.', '_']));
+        ids.sort();
+        return Ok((ids, unusable));
+    }
     let listing = store
         .object_store()
         .list_with_delimiter(Some(store.root()))
@@ -51,7 +63,7 @@ async fn ids(store: &Store) -> Result<Vec<String>> {
         .map(str::to_string)
         .collect();
     ids.sort();
-    Ok(ids)
+    Ok((ids, Vec::new()))
 }
 
 async fn exists(store: &Store, path: &Path) -> Result<bool> {
@@ -117,7 +129,7 @@ impl Snapshot {
         } else {
             selector.to_string()
         };
-        let prefix = store.child([id.as_str()]);
+        let prefix = store.snapshot_prefix(&id);
         let objects: Vec<ObjectMeta> = store
             .object_store()
             .list(Some(&prefix))
@@ -227,7 +239,7 @@ impl Snapshot {
 /// per id from the newest down until a complete one is found.
 async fn latest(store: &Store) -> Result<String> {
     for id in ids(store).await?.into_iter().rev() {
-        if exists(store, &store.child([id.as_str(), SUCCESS_MARKER])).await? {
+        if exists(store, &store.snapshot_prefix(&id).join(SUCCESS_MARKER)).await? {
             return Ok(id);
         }
     }
@@ -242,7 +254,7 @@ pub async fn read_manifest(store: &Store, id: &str) -> Result<Option<serde_json:
         snapshot: id.to_string(),
         reason,
     };
-    let path = store.child([id, MANIFEST_FILE]);
+    let path = store.snapshot_prefix(id).join(MANIFEST_FILE);
     let bytes = match store.object_store().get(&path).await {
         Ok(result) => result.bytes().await.map_err(|e| store.error(e))?,
         Err(object_store::Error::NotFound { .. }) => return Ok(None),

@@ -23,6 +23,8 @@ pub struct Store {
     base: ObjectStoreUrl,
     object_store: Arc<dyn ObjectStore>,
     root: Path,
+    /// The directory of a local store.
+    dir: Option<std::path::PathBuf>,
 }
 
 /// How to reach an S3-compatible endpoint. Unset fields fall back to the `AWS_*`
@@ -122,6 +124,7 @@ impl Store {
             base,
             object_store: Arc::new(LocalFileSystem::new()),
             root,
+            dir: Some(dir),
         })
     }
 
@@ -209,6 +212,7 @@ impl Store {
             base,
             object_store: Arc::new(object_store),
             root,
+            dir: None,
         })
     }
 
@@ -240,11 +244,57 @@ impl Store {
             .fold(self.root.clone(), |path, part| path.join(part))
     }
 
+    /// The folder of snapshot `id`, spelt as the store's own listings spell it: a local
+    /// folder named `a%b` is listed as `a%b`, which [`Store::child`] would encode as
+    /// `a%25b`, and then no listed file would be found below it.
+    pub fn snapshot_prefix(&self, id: &str) -> Path {
+        self.dir
+            .as_ref()
+            .and_then(|dir| Path::from_absolute_path(dir.join(id)).ok())
+            .unwrap_or_else(|| self.child([id]))
+    }
+
+    /// The snapshot ids of a local store, read from the directory itself: a folder whose
+    /// name `object_store` cannot represent (a control character) would fail the whole
+    /// listing. Such names are returned apart, to be reported, never opened.
+    pub(crate) fn local_ids(&self) -> Option<std::io::Result<(Vec<String>, Vec<String>)>> {
+        let dir = self.dir.as_ref()?;
+        let listed = std::fs::read_dir(dir).and_then(|entries| {
+            let mut ids = Vec::new();
+            let mut unusable = Vec::new();
+            for entry in entries {
+                let entry = entry?;
+                if !entry.file_type()?.is_dir() {
+                    continue;
+                }
+                let name = entry.file_name().to_string_lossy().to_string();
+                if name.chars().any(char::is_control) || entry.file_name().to_str().is_none() {
+                    unusable.push(name);
+                } else {
+                    ids.push(name);
+                }
+            }
+            Ok((ids, unusable))
+        });
+        Some(listed)
+    }
+
     /// A URL DataFusion can list or read; `dir` adds the trailing `/` of a collection.
+    /// Each part is percent-encoded, so a `%`, `\\` or `#` in a name reaches the same
+    /// object rather than being read as URL syntax.
     pub fn url_of(&self, path: &Path, dir: bool) -> String {
         let base = self.base.as_str().trim_end_matches('/');
-        let slash = if dir { "/" } else { "" };
-        format!("{base}/{path}{slash}")
+        let Ok(mut url) = Url::parse(&format!("{base}/")) else {
+            let slash = if dir { "/" } else { "" };
+            return format!("{base}/{path}{slash}");
+        };
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments.pop_if_empty().extend(path.parts());
+            if dir {
+                segments.push("");
+            }
+        }
+        url.to_string()
     }
 
     /// How a path is shown to people: a filesystem path, or the object's URL.

@@ -305,7 +305,9 @@ fn is_broken_pipe(error: &anyhow::Error) -> bool {
     })
 }
 
-/// Errors go to one line, so a nightly job's log has one line per failure.
+/// Errors go to one line, so a nightly job's log has one line per failure; names from
+/// a store or the user are data, their control characters escaped.
 fn one_line(message: &str) -> String {
-    message.split_whitespace().collect::<Vec<_>>().join(" ")
+    let words = message.split_whitespace().collect::<Vec<_>>().join(" ");
+    crate::output::printable(&words).into_owned()
 }

@@ -28,6 +28,13 @@ pub struct TablesArgs {
 
 pub async fn snapshots(args: SnapshotsArgs) -> anyhow::Result<ExitCode> {
     let store = args.store.open()?;
+    let (_, unusable) = snapshot::listing(&store).await?;
+    for name in unusable {
+        eprintln!(
+            "snapmetrics: skipped folder '{}': its name has a control character or is not UTF-8; rename it to read it as a snapshot",
+            crate::output::printable(&name)
+        );
+    }
     let mut ids = Vec::new();
     let mut complete = Vec::new();
     let mut as_of = Vec::new();

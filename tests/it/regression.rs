@@ -578,3 +578,86 @@ fn a_malformed_s3_endpoint_is_bad_input_not_a_panic() {
         .expect("runs");
     assert_bad_input(&output, &["AWS_ENDPOINT_URL"]);
 }
+
+#[test]
+fn odd_snapshot_ids_are_data_and_never_break_the_store() {
+    let f = small_snapshot();
+    let store = f.dir.path();
+    let source = f.snapshot_dir();
+    let copy = |id: &str| {
+        let target = store.join(id);
+        std::fs::create_dir(&target).expect("dir");
+        for name in [
+            "users.parquet",
+            "user_events.parquet",
+            "onboarding_responses.parquet",
+            "transactions.parquet",
+            "_SUCCESS",
+        ] {
+            std::fs::copy(source.join(name), target.join(name)).expect("copy");
+        }
+    };
+    for id in [
+        "2026-01-31-ü",
+        "2026-01-31-a%b",
+        "2026-01-31-back\\slash",
+        "2026-01-31-x#y",
+    ] {
+        copy(id);
+        let output = snapmetrics(&[
+            "sql",
+            "SELECT count(*) AS n FROM users",
+            "--store",
+            &f.store(),
+            "--snapshot",
+            id,
+            "--format",
+            "csv",
+        ]);
+        assert_eq!(output.status.code(), Some(0), "{id}: {}", stderr(&output));
+        assert_eq!(String::from_utf8_lossy(&output.stdout), "n\n2\n", "{id}");
+    }
+    // Names no object store can hold: greater than every id, complete, and ignored.
+    for id in ["2099-bad\nname", "2099-esc\u{1b}[31mred"] {
+        copy(id);
+    }
+    let output = snapmetrics(&["snapshots", "--store", &f.store(), "--format", "csv"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let listed = String::from_utf8_lossy(&output.stdout).to_string();
+    for id in ["2026-01-31-ü", "2026-01-31-a%b", "2026-01-31-back\\slash"] {
+        assert!(listed.contains(&format!("{id},true")), "{listed}");
+    }
+    let warned = stderr(&output);
+    assert!(
+        warned.contains("2099-bad\\nname") && warned.contains("2099-esc\\u{1b}"),
+        "{warned}"
+    );
+    assert!(
+        !warned.contains('\u{1b}') && !listed.contains('\u{1b}'),
+        "raw escape printed"
+    );
+
+    let output = snapmetrics(&[
+        "sql",
+        "SELECT 1 AS one",
+        "--store",
+        &f.store(),
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(output.status.code(), Some(0), "latest: {}", stderr(&output));
+    let output = snapmetrics(&[
+        "sql",
+        "SELECT 1",
+        "--store",
+        &f.store(),
+        "--snapshot",
+        "no\u{1b}[2Jsuch",
+    ]);
+    let text = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{text}");
+    assert!(
+        !text.contains('\u{1b}') && text.contains("no\\u{1b}[2Jsuch"),
+        "{text}"
+    );
+}
