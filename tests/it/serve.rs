@@ -258,8 +258,18 @@ async fn malformed_input_is_400_never_500() {
         "/metrics/mau?active_only=maybe",
         "/metrics/mau?bank=Monzo",
         "/metrics/mau?from=2026-01-01&from=2026-02-01",
+        "/metrics/mau?from=%2B10000-01-01",
     ] {
         server.expect_error(path, t, 400, "invalid_query").await;
+    }
+    // Dates at the ends of the calendar answer (they were a 500: a Timestamp(ns) cast).
+    for path in [
+        "/metrics/mau?from=9999-12-31",
+        "/metrics/mau?from=0001-01-01&to=9999-12-31",
+        "/metrics/cohort_retention?from=0001-01-01",
+    ] {
+        let (status, body) = server.get(path, t).await;
+        assert_eq!(status, 200, "{path}: {body}");
     }
     server
         .expect_error("/metrics/nope", t, 404, "unknown_metric")
