@@ -74,7 +74,7 @@ fn bench(c: &mut Criterion) {
         group.bench_function(metric.name, |b| {
             b.to_async(&rt).iter(|| async {
                 black_box(
-                    snapmetrics::metrics::run(&session, metric.name)
+                    snapmetrics::metrics::run(&session, metric.name, &Default::default())
                         .await
                         .expect("metric"),
                 )
@@ -97,9 +97,14 @@ fn bench(c: &mut Criterion) {
     group.bench_function("whole_report", |b| {
         b.to_async(&rt).iter(|| async {
             let session = open(&dir).await;
-            snapmetrics::report::write(&session, &out.path().join("report"), &[])
-                .await
-                .expect("report")
+            snapmetrics::report::write(
+                &session,
+                &Default::default(),
+                &out.path().join("report"),
+                &[],
+            )
+            .await
+            .expect("report")
         })
     });
     group.finish();

@@ -346,17 +346,6 @@ pub fn steps(max_steps: i32) -> Result<MemTable> {
     )
 }
 
-/// `engagement_event_types(event_type)`: the `--event-types` set, bound as data.
-pub fn event_types(types: &[String]) -> Result<MemTable> {
-    let schema = Arc::new(Schema::new(vec![Field::new(
-        "event_type",
-        DataType::Utf8,
-        false,
-    )]));
-    let values: StringArray = types.iter().map(|t| Some(t.as_str())).collect();
-    mem_table(schema, vec![Arc::new(values)])
-}
-
 fn dates(days: &[NaiveDate]) -> Date32Array {
     let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
     days.iter()

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::metrics::METRICS;
-use crate::session::Session;
+use crate::session::{Filters, Session};
 
 const RECONCILIATION: &str = include_str!("../queries/reconciliation.sql");
 
@@ -53,7 +53,7 @@ pub async fn run(session: &Session) -> Result<CheckReport> {
         .iter()
         .find(|m| m.name == "data_quality")
         .ok_or_else(|| Error::invalid("metric", "data_quality is not defined"))?;
-    let (_, batches) = crate::metrics::run(session, quality.name).await?;
+    let (_, batches) = crate::metrics::run(session, quality.name, &Filters::default()).await?;
     let mut checks = Vec::new();
     for batch in &batches {
         let table = strings(batch, 0)?;
@@ -85,7 +85,9 @@ pub async fn run(session: &Session) -> Result<CheckReport> {
         .iter()
         .all(|t| session.snapshot().table(t).is_some());
     let reconciliation = if both {
-        let df = session.query("reconciliation", RECONCILIATION).await?;
+        let df = session
+            .query("reconciliation", RECONCILIATION, &Filters::default())
+            .await?;
         let schema = df.schema().inner().clone();
         let batches = session.collect(df, "query 'reconciliation'").await?;
         Some((schema, batches))

@@ -21,7 +21,7 @@ use datafusion::prelude::DataFrame;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::session::Session;
+use crate::session::{Filters, Session};
 
 /// The record's definition; see its header comment.
 pub const SQL: &str = include_str!("../queries/customer.sql");
@@ -146,13 +146,9 @@ pub fn sql(session: &Session) -> String {
 /// Plans the flat record (one row per user, nested groups as prefixed columns) for one
 /// user, or for every user when `user_id` is `None`. The id is bound as a value.
 pub async fn plan(session: &Session, user_id: Option<i64>) -> Result<DataFrame> {
-    let mut params = session.params();
+    let mut params = session.params(&Filters::default());
     params.push(("user_id", ScalarValue::Int64(user_id)));
-    session
-        .sql(&sql(session))
-        .await?
-        .with_param_values(params)
-        .map_err(|e| Error::query("query 'customer'", e))
+    session.query_with("customer", &sql(session), params).await
 }
 
 /// Every customer's flat record, sorted by id: what `snapmetrics customers` writes.
@@ -203,10 +199,12 @@ pub fn record(session: &Session, batch: &RecordBatch, row: usize) -> Result<Cust
 /// The user a tokenized id maps to, through `l0_user_tokenization_clean`.
 pub async fn resolve_token(session: &Session, token: &str) -> Result<Option<i64>> {
     let df = session
-        .sql(TOKEN_SQL)
-        .await?
-        .with_param_values(vec![("token", ScalarValue::Utf8(Some(token.to_string())))])
-        .map_err(|e| Error::query("resolving a token", e))?;
+        .query_with(
+            "resolving a token",
+            TOKEN_SQL,
+            vec![("token", ScalarValue::Utf8(Some(token.to_string())))],
+        )
+        .await?;
     let batches = session.collect(df, "resolving a token").await?;
     for batch in &batches {
         if batch.num_rows() > 0 {

@@ -41,8 +41,8 @@ pub struct Header<'a> {
 }
 
 impl<'a> Header<'a> {
-    /// The header of a report over `session`: the same facts the manifest pins.
-    pub fn of(session: &'a Session) -> Self {
+    /// The header of a report over `session` with `filters`: the facts the manifest pins.
+    pub fn of(session: &'a Session, filters: &'a Filters) -> Self {
         let as_of = session.as_of();
         Header {
             snapshot_id: &session.snapshot().id,
@@ -50,7 +50,7 @@ impl<'a> Header<'a> {
             as_of_source: as_of.source,
             tz: session.options().tz.name(),
             transactions_source: session.transactions_source(),
-            filters: &session.options().filters,
+            filters,
             version: env!("CARGO_PKG_VERSION"),
         }
     }

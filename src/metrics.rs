@@ -5,7 +5,7 @@ use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 
 use crate::error::{Error, Result};
-use crate::session::Session;
+use crate::session::{Filters, Session};
 
 /// One metric: a name, its SQL and the report file it becomes.
 #[derive(Debug, Clone, Copy)]
@@ -57,8 +57,13 @@ pub fn names() -> Vec<&'static str> {
         .collect()
 }
 
-/// Runs a metric, or one vanity column of `vanity_monthly`, and collects its rows.
-pub async fn run(session: &Session, name: &str) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+/// Runs a metric, or one vanity column of `vanity_monthly`, with `filters`, and
+/// collects its rows.
+pub async fn run(
+    session: &Session,
+    name: &str,
+    filters: &Filters,
+) -> Result<(SchemaRef, Vec<RecordBatch>)> {
     let (metric, column) = match METRICS.iter().find(|m| m.name == name) {
         Some(metric) => (metric, None),
         None if VANITY_COLUMNS.contains(&name) => (&METRICS[3], Some(name)),
@@ -72,7 +77,7 @@ pub async fn run(session: &Session, name: &str) -> Result<(SchemaRef, Vec<Record
             ));
         }
     };
-    let mut df = session.query(metric.name, metric.sql).await?;
+    let mut df = session.query(metric.name, metric.sql, filters).await?;
     if let Some(column) = column {
         df = df
             .select_columns(&["month", column, "is_complete"])

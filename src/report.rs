@@ -90,10 +90,11 @@ struct QueryHash {
     sha256: String,
 }
 
-/// Runs every metric and publishes the files in `out`, replacing a previous report only
-/// when everything was written.
+/// Runs every metric with `filters` and publishes the files in `out`, replacing a
+/// previous report only when everything was written.
 pub async fn write(
     session: &Session,
+    filters: &Filters,
     out: impl Into<Destination>,
     formats: &[ReportFormat],
 ) -> Result<Written> {
@@ -101,7 +102,7 @@ pub async fn write(
     destination.check(session.store()).await?;
     let mut results = Vec::new();
     for metric in METRICS {
-        let (schema, batches) = crate::metrics::run(session, metric.name).await?;
+        let (schema, batches) = crate::metrics::run(session, metric.name, filters).await?;
         results.push((metric.name, schema, batches));
     }
     let inputs = input_checksums(session).await?;
@@ -130,7 +131,7 @@ pub async fn write(
     }
 
     if formats.contains(&ReportFormat::Html) {
-        let page = crate::html::render(&crate::html::Header::of(session), &results)?;
+        let page = crate::html::render(&crate::html::Header::of(session, filters), &results)?;
         staging.put_bytes(crate::html::FILE, page.as_bytes())?;
         files.push(OutputFile {
             file: crate::html::FILE.to_string(),
@@ -161,7 +162,7 @@ pub async fn write(
             tz: session.options().tz.name(),
             transactions_source: session.transactions_source(),
         },
-        filters: &session.options().filters,
+        filters,
         inputs,
         queries: query_hashes(),
         outputs: &files,

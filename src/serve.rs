@@ -9,9 +9,10 @@
 //! * **Customers.** Every record is computed once at start ([`CustomerIndex`]) by the same
 //!   query as `snapmetrics customer`, so a lookup is a hash probe, not a pass over the
 //!   event tables.
-//! * **Metrics.** Filters shape the session's views, so each distinct filter set gets a
-//!   session of its own, opened for the computation and dropped after it; the result is
-//!   cached (a bounded number of filter sets, oldest evicted first). The computation runs
+//! * **Metrics.** Every filter set is asked of the one opened snapshot: the filters are
+//!   bound into the metric's query, and the kept tables (clean users, summaries) serve
+//!   them all. The result is cached (a bounded number of filter sets, oldest evicted
+//!   first). The computation runs
 //!   on a task of its own, so a request that times out does not waste it: the next
 //!   request for the same metric finds it done.
 //! * **Limits.** Every request holds one of `max_concurrent_requests` permits and must
@@ -42,7 +43,7 @@ use tokio::sync::{OnceCell, Semaphore};
 use crate::customer::CustomerIndex;
 use crate::error::{Error, ErrorKind, Result};
 use crate::metrics;
-use crate::session::{Filters, Session, SessionOptions};
+use crate::session::{Filters, Session};
 use crate::snapshot;
 
 /// Environment variable with the comma-separated bearer tokens that may read the API.
@@ -311,41 +312,10 @@ impl Api {
         cell
     }
 
-    /// Another session on the served snapshot. `Session::open`'s future is not `Send`
-    /// (rustc cannot prove it for a closure over borrowed file metadata), so it runs on a
-    /// blocking thread of its own rather than on the request's task.
-    async fn open_session(&self, options: SessionOptions) -> Result<Session> {
-        let store = self.session.store().clone();
-        let snapshot = self.session.snapshot().clone();
-        let runtime = tokio::runtime::Handle::current();
-        tokio::task::spawn_blocking(move || {
-            runtime.block_on(Session::open(&store, snapshot, options))
-        })
-        .await
-        .map_err(|e| {
-            Error::query(
-                "opening a session",
-                datafusion::error::DataFusionError::Execution(e.to_string()),
-            )
-        })?
-    }
-
     /// The metric's JSON body, serialised once: cached bodies are sent as they are.
     async fn compute_metric(self: Arc<Self>, key: MetricKey) -> Result<Bytes> {
-        let filters = key.filters();
-        let opened;
-        let session = if filters == self.session.options().filters {
-            &self.session
-        } else {
-            let options = SessionOptions {
-                include_pii: false,
-                filters,
-                ..self.session.options().clone()
-            };
-            opened = self.open_session(options).await?;
-            &opened
-        };
-        let (schema, batches) = metrics::run(session, &key.name).await?;
+        let session = &self.session;
+        let (schema, batches) = metrics::run(session, &key.name, &key.filters()).await?;
         // JSON objects do not keep their keys' order: the column order travels beside.
         let columns: Vec<&String> = schema.fields().iter().map(|f| f.name()).collect();
         let body = json!({

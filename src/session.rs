@@ -38,7 +38,8 @@ pub enum TransactionsSource {
     Legacy,
 }
 
-/// The metric filters; bound as values into the views, never spliced into SQL.
+/// The metric filters: one question's, bound as values into its query when it runs
+/// (never spliced into SQL), so one opened snapshot answers any number of filter sets.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Filters {
     pub from: Option<NaiveDate>,
@@ -107,7 +108,6 @@ pub struct SessionOptions {
     pub include_pii: bool,
     pub tz: Tz,
     pub transactions_source: Option<TransactionsSource>,
-    pub filters: Filters,
     /// Bytes the query engine may hold before spilling or failing.
     pub memory_limit: Option<usize>,
 }
@@ -118,7 +118,6 @@ impl Default for SessionOptions {
             include_pii: false,
             tz: Tz::UTC,
             transactions_source: None,
-            filters: Filters::default(),
             memory_limit: None,
         }
     }
@@ -380,7 +379,9 @@ impl Session {
     }
 
     async fn register_views(&self) -> Result<()> {
-        let params = self.params();
+        // The summaries count the default engagement types; the filter views bind the
+        // filters of each query when it runs.
+        let params = self.params(&Filters::default());
         for (table, sql) in CHECKED_VIEWS {
             if table == "transactions_all" {
                 let sql = match self.transactions_source {
@@ -426,18 +427,19 @@ impl Session {
             "onboarding_steps",
             Arc::new(calendar::steps(max_steps)?),
         )?;
-        register(
-            &self.ctx,
-            "engagement_event_types",
-            Arc::new(calendar::event_types(&self.options.filters.event_types)?),
-        )?;
 
         for (name, sql) in ON_FIRST_USE {
             let view = self.view(name, sql, &params).await?;
             register(&self.ctx, name, Arc::new(OnFirstUse::new(name, view)))?;
         }
         for (name, sql) in FILTER_VIEWS {
-            self.register_view(name, sql, &params).await?;
+            let view = self
+                .ctx
+                .sql_with_options(sql, read_only())
+                .await
+                .map_err(|e| Error::query(format!("defining view '{name}'"), e))?
+                .into_view();
+            register(&self.ctx, name, view)?;
         }
         Ok(())
     }
@@ -538,9 +540,16 @@ impl Session {
         Ok(df.into_view())
     }
 
-    /// The values every view and metric query binds: `$as_of`, `$tz` and the filters.
-    pub fn params(&self) -> Vec<(&'static str, ScalarValue)> {
-        let filters = &self.options.filters;
+    /// The values a query binds: the snapshot's `$as_of` and `$tz`, and the filters;
+    /// `$default_event_types` tells the views whether the per-session summaries, which
+    /// count the default engagement types, answer for `filters.event_types`.
+    pub fn params(&self, filters: &Filters) -> Vec<(&'static str, ScalarValue)> {
+        let mut asked: Vec<&String> = filters.event_types.iter().collect();
+        let default = Filters::default();
+        let mut usual: Vec<&String> = default.event_types.iter().collect();
+        asked.sort();
+        asked.dedup();
+        usual.sort();
         let date = |d: Option<NaiveDate>| {
             ScalarValue::Date32(d.map(|d| {
                 (d - NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default()).num_days() as i32
@@ -566,6 +575,10 @@ impl Session {
             ),
             ("bank", ScalarValue::Utf8(filters.bank.clone())),
             (
+                "default_event_types",
+                ScalarValue::Boolean(Some(asked == usual)),
+            ),
+            (
                 "event_types",
                 ScalarValue::List(ScalarValue::new_list_nullable(
                     &filters
@@ -580,21 +593,35 @@ impl Session {
     }
 
     /// Plans read-only SQL: DDL, DML, COPY and SET are refused with a clear message.
+    /// The filter views (`report_users`, `cohort_users`, …) read with no filters.
     pub async fn sql(&self, sql: &str) -> Result<DataFrame> {
         self.ctx
             .sql_with_options(sql, read_only())
             .await
+            .map_err(|e| refusal(sql, e))?
+            .with_param_values(self.params(&Filters::default()))
             .map_err(|e| refusal(sql, e))
     }
 
-    /// Plans a metric query (the session's own SQL) with the session's parameters bound.
-    pub async fn query(&self, name: &str, sql: &str) -> Result<DataFrame> {
+    /// Plans one of the session's own queries (a metric) with the snapshot's values
+    /// and `filters` bound: only this query's plan depends on them.
+    pub async fn query(&self, name: &str, sql: &str, filters: &Filters) -> Result<DataFrame> {
+        self.query_with(name, sql, self.params(filters)).await
+    }
+
+    /// [`Session::query`] with every value given: [`Session::params`] and the query's own.
+    pub async fn query_with(
+        &self,
+        name: &str,
+        sql: &str,
+        params: Vec<(&str, ScalarValue)>,
+    ) -> Result<DataFrame> {
         let context = || format!("query '{name}'");
         self.ctx
             .sql_with_options(sql, read_only())
             .await
             .map_err(|e| Error::query(context(), e))?
-            .with_param_values(self.params())
+            .with_param_values(params)
             .map_err(|e| Error::query(context(), e))
     }
 

@@ -9,7 +9,6 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use super::SnapshotArgs;
 use crate::check;
 use crate::output::{self, Format};
-use crate::session::Filters;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum CheckFormat {
@@ -29,7 +28,7 @@ pub struct CheckArgs {
 }
 
 pub async fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
-    let session = args.snapshot.open(Filters::default()).await?;
+    let session = args.snapshot.open().await?;
     let report = check::run(&session).await?;
     let mut out = std::io::stdout().lock();
     match args.format {

@@ -16,7 +16,6 @@ use crate::customer::{self, CustomerKey};
 use crate::error::Error;
 use crate::output::{self, Format};
 use crate::publish::AtomicFile;
-use crate::session::Filters;
 
 #[derive(Debug, Args)]
 pub struct CustomerArgs {
@@ -55,7 +54,7 @@ pub async fn customer(args: CustomerArgs) -> anyhow::Result<ExitCode> {
         (None, Some(token)) => CustomerKey::Token(token),
         (None, None) => return Err(Error::invalid("customer", "give an ID or --token T").into()),
     };
-    let session = args.snapshot.open(Filters::default()).await?;
+    let session = args.snapshot.open().await?;
     let row = customer::lookup_flat(&session, &key).await?;
     let mut out = std::io::stdout().lock();
     match args.format {
@@ -109,7 +108,7 @@ pub async fn customers(args: CustomersArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let started = Instant::now();
-    let session = args.snapshot.open(Filters::default()).await?;
+    let session = args.snapshot.open().await?;
     let (schema, batches) = customer::all(&session).await?;
     let (schema, batches) = match format {
         Format::Csv => customer::for_csv(&schema, &batches)?,

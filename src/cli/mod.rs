@@ -166,7 +166,7 @@ impl FilterArgs {
 }
 
 impl SnapshotArgs {
-    async fn open(&self, filters: Filters) -> Result<Session, Error> {
+    async fn open(&self) -> Result<Session, Error> {
         let tz = parse_zone(&self.tz)?;
         let store = self.store.open()?;
         let snapshot = Snapshot::open(&store, &self.snapshot, self.allow_incomplete).await?;
@@ -174,7 +174,6 @@ impl SnapshotArgs {
             include_pii: self.include_pii,
             tz,
             transactions_source: self.transactions_source,
-            filters,
             memory_limit: self.memory_limit.or_else(half_of_memory),
         };
         Session::open(&store, snapshot, options).await

@@ -8,7 +8,6 @@ use crate::error::Error;
 use crate::metrics;
 use crate::output::{self, Format};
 use crate::publish::AtomicFile;
-use crate::session::Filters;
 
 #[derive(Debug, Args)]
 pub struct SqlArgs {
@@ -53,7 +52,7 @@ pub async fn sql(args: SqlArgs) -> anyhow::Result<ExitCode> {
         (None, None) => return Err(Error::invalid("query", "give a query or -f FILE").into()),
     };
     check_destination(args.format, args.output.as_ref())?;
-    let session = args.snapshot.open(Filters::default()).await?;
+    let session = args.snapshot.open().await?;
     let df = session.sql(&query).await?;
     let schema = df.schema().inner().clone();
     let batches = session.stream(df, "query").await?;
@@ -85,8 +84,9 @@ pub async fn metric(args: MetricArgs) -> anyhow::Result<ExitCode> {
         .into());
     }
     check_destination(args.format, args.output.as_ref())?;
-    let session = args.snapshot.open(args.filters.filters()?).await?;
-    let (schema, batches) = metrics::run(&session, &args.name).await?;
+    let filters = args.filters.filters()?;
+    let session = args.snapshot.open().await?;
+    let (schema, batches) = metrics::run(&session, &args.name, &filters).await?;
     match &args.output {
         Some(path) => {
             let mut file = AtomicFile::create(path)?;

@@ -23,8 +23,9 @@ pub struct ReportArgs {
 pub async fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
     let destination = Destination::parse(&args.out, &args.snapshot.store.s3.options())?;
     destination.check(&args.snapshot.store.open()?).await?;
-    let session = args.snapshot.open(args.filters.filters()?).await?;
-    let written = report::write(&session, destination.clone(), &args.format).await?;
+    let filters = args.filters.filters()?;
+    let session = args.snapshot.open().await?;
+    let written = report::write(&session, &filters, destination.clone(), &args.format).await?;
     eprintln!(
         "wrote {} files to {} (snapshot {}, as_of {} from {})",
         written.files.len(),

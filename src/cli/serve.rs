@@ -10,7 +10,6 @@ use clap::Args;
 use super::SnapshotArgs;
 use crate::error::Error;
 use crate::serve::{self, Api, ApiConfig, Auth, PII_TOKENS_ENV, TOKENS_ENV};
-use crate::session::Filters;
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -54,7 +53,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let mut snapshot = args.snapshot.clone();
     // The session holds PII only when some caller may be granted it.
     snapshot.include_pii = auth.grants_pii();
-    let session = snapshot.open(Filters::default()).await?;
+    let session = snapshot.open().await?;
     let api = Arc::new(Api::new(session, auth, config).await?);
     let listener = tokio::net::TcpListener::bind(args.bind)
         .await

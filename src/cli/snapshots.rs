@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use super::{SnapshotArgs, StoreArgs};
 use crate::output::{self, Format};
-use crate::session::Filters;
 use crate::snapshot;
 
 #[derive(Debug, Args)]
@@ -77,7 +76,7 @@ pub async fn snapshots(args: SnapshotsArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub async fn tables(args: TablesArgs) -> anyhow::Result<ExitCode> {
-    let session = args.snapshot.open(Filters::default()).await?;
+    let session = args.snapshot.open().await?;
     let mut names = Vec::new();
     let mut rows = Vec::new();
     let mut files = Vec::new();

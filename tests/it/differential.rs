@@ -110,7 +110,7 @@ async fn write_report(store: &Path, out: &Path) {
     let session = Session::open(&store, snapshot, SessionOptions::default())
         .await
         .expect("session opens");
-    snapmetrics::report::write(&session, out, &[])
+    snapmetrics::report::write(&session, &Default::default(), out, &[])
         .await
         .expect("report is written");
 }

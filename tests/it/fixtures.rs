@@ -10,7 +10,7 @@ use snapmetrics::datafusion::arrow::array::{
 };
 use snapmetrics::datafusion::arrow::datatypes::{DataType, Field, Schema};
 use snapmetrics::datafusion::parquet::arrow::ArrowWriter;
-use snapmetrics::session::{Session, SessionOptions};
+use snapmetrics::session::{Filters, Session, SessionOptions};
 use snapmetrics::snapshot::Snapshot;
 use snapmetrics::store::Store;
 use tempfile::TempDir;
@@ -312,9 +312,14 @@ pub async fn csv(session: &Session, sql: &str) -> Vec<String> {
 
 /// Writes the report into a temp folder and returns one file's lines.
 pub async fn report_file(session: &Session, file: &str) -> Vec<String> {
+    filtered_report_file(session, &Filters::default(), file).await
+}
+
+/// [`report_file`] of a report with `filters`.
+pub async fn filtered_report_file(session: &Session, filters: &Filters, file: &str) -> Vec<String> {
     let out = tempfile::tempdir().expect("temp");
     let target = out.path().join("report");
-    snapmetrics::report::write(session, &target, &[])
+    snapmetrics::report::write(session, filters, &target, &[])
         .await
         .expect("report");
     std::fs::read_to_string(target.join(file))

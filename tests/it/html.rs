@@ -44,9 +44,9 @@ fn snapshot() -> Fixture {
 }
 
 /// Writes the report with the HTML page into `out` and returns the page.
-async fn page(f: &Fixture, options: SessionOptions, out: &Path) -> String {
-    let session = f.open(options).await.expect("session opens");
-    snapmetrics::report::write(&session, out, &[ReportFormat::Html])
+async fn page(f: &Fixture, filters: Filters, out: &Path) -> String {
+    let session = f.session().await;
+    snapmetrics::report::write(&session, &filters, out, &[ReportFormat::Html])
         .await
         .expect("report");
     std::fs::read_to_string(out.join("report.html")).expect("report.html")
@@ -69,7 +69,7 @@ async fn page_has_every_part_with_the_fixture_numbers() {
     let f = snapshot();
     let out = tempfile::tempdir().expect("temp");
     let target = out.path().join("report");
-    let html = page(&f, SessionOptions::default(), &target).await;
+    let html = page(&f, Filters::default(), &target).await;
 
     for id in [
         "report-header",
@@ -128,7 +128,7 @@ async fn page_has_every_part_with_the_fixture_numbers() {
 async fn page_fetches_nothing() {
     let f = snapshot();
     let out = tempfile::tempdir().expect("temp");
-    let html = page(&f, SessionOptions::default(), &out.path().join("r")).await;
+    let html = page(&f, Filters::default(), &out.path().join("r")).await;
     for reference in [
         "http://", "https://", "src=", "<link", "<script", "@import", "url(",
     ] {
@@ -145,8 +145,8 @@ async fn page_is_byte_identical_across_runs() {
     let f = snapshot();
     let out = tempfile::tempdir().expect("temp");
     // Fresh sessions, as a rerun the next day would have.
-    let first = page(&f, SessionOptions::default(), &out.path().join("a")).await;
-    let second = page(&f, SessionOptions::default(), &out.path().join("b")).await;
+    let first = page(&f, Filters::default(), &out.path().join("a")).await;
+    let second = page(&f, Filters::default(), &out.path().join("b")).await;
     assert!(first == second, "report.html differs between two runs");
 }
 
@@ -154,15 +154,12 @@ async fn page_is_byte_identical_across_runs() {
 async fn text_from_the_data_and_flags_is_escaped() {
     let f = snapshot();
     let out = tempfile::tempdir().expect("temp");
-    let options = SessionOptions {
-        filters: Filters {
-            bank: Some("<b>\"Crédit & Co\"</b>".to_string()),
-            event_types: vec!["login".to_string(), "<script>alert(1)</script>".to_string()],
-            ..Filters::default()
-        },
-        ..SessionOptions::default()
+    let filters = Filters {
+        bank: Some("<b>\"Crédit & Co\"</b>".to_string()),
+        event_types: vec!["login".to_string(), "<script>alert(1)</script>".to_string()],
+        ..Filters::default()
     };
-    let html = page(&f, options, &out.path().join("r")).await;
+    let html = page(&f, filters, &out.path().join("r")).await;
     assert!(html.contains("bank: &lt;b&gt;&quot;Crédit &amp; Co&quot;&lt;/b&gt;"));
     assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
     assert!(!html.contains("<script"));
@@ -182,7 +179,7 @@ async fn failing_checks_are_counted_and_highlighted() {
         ]),
     );
     let out = tempfile::tempdir().expect("temp");
-    let html = page(&f, SessionOptions::default(), &out.path().join("r")).await;
+    let html = page(&f, Filters::default(), &out.path().join("r")).await;
     assert!(
         html.contains("<strong>1 row</strong> was excluded from the metrics by 1 of 25 checks")
     );
@@ -196,7 +193,7 @@ async fn an_empty_snapshot_still_renders() {
     let f = Fixture::new("2026-02-18");
     f.with_empty_tables();
     let out = tempfile::tempdir().expect("temp");
-    let html = page(&f, SessionOptions::default(), &out.path().join("r")).await;
+    let html = page(&f, Filters::default(), &out.path().join("r")).await;
     assert!(html.contains("No cohorts."));
     assert!(html.contains("id=\"users-chart\""));
     assert!(html.ends_with("</html>\n"));
@@ -234,9 +231,14 @@ async fn page_shows_the_numbers_of_the_csv_files() {
         .await
         .expect("session opens");
     let report = work.path().join("report");
-    snapmetrics::report::write(&session, &report, &[ReportFormat::Html])
-        .await
-        .expect("report");
+    snapmetrics::report::write(
+        &session,
+        &Default::default(),
+        &report,
+        &[ReportFormat::Html],
+    )
+    .await
+    .expect("report");
     let html = std::fs::read_to_string(report.join("report.html")).expect("report.html");
 
     let retention = csv(&report, "cohort_retention.csv");

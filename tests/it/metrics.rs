@@ -5,7 +5,9 @@
 
 use snapmetrics::session::{Filters, SessionOptions};
 
-use crate::fixtures::{Fixture, csv, events, onboarding, report_file, transactions, users};
+use crate::fixtures::{
+    Fixture, csv, events, filtered_report_file, onboarding, report_file, transactions, users,
+};
 
 fn snapshot() -> Fixture {
     let f = Fixture::new("2026-02-18");
@@ -228,17 +230,11 @@ async fn filters_are_applied() {
         active_only: true,
         ..Filters::default()
     };
-    let session = f
-        .open(SessionOptions {
-            filters,
-            ..SessionOptions::default()
-        })
-        .await
-        .expect("opens");
+    let session = f.session().await;
     // From 02-03 leaves users 2 and 3; active-only drops user 2 (is_active false), keeps
     // user 3 (NULL counts as active).
     assert_eq!(
-        report_file(&session, "cohort_retention.csv").await,
+        filtered_report_file(&session, &filters, "cohort_retention.csv").await,
         [
             HEADER_RETENTION,
             "2026-02-09,1,0,1,1.000000,true",
@@ -247,7 +243,7 @@ async fn filters_are_applied() {
     );
     // Vanity: --from selects months; active-only removes user 2 from every count.
     assert_eq!(
-        report_file(&session, "vanity_monthly.csv").await[1..],
+        filtered_report_file(&session, &filters, "vanity_monthly.csv").await[1..],
         ["2026-02,3,2,3,2,1,1,false"]
     );
 }
@@ -260,14 +256,8 @@ async fn event_types_and_bank_filters() {
         bank: Some("Barclays".to_string()),
         ..Filters::default()
     };
-    let session = f
-        .open(SessionOptions {
-            filters,
-            ..SessionOptions::default()
-        })
-        .await
-        .expect("opens");
-    let retention = report_file(&session, "cohort_retention.csv").await;
+    let session = f.session().await;
+    let retention = filtered_report_file(&session, &filters, "cohort_retention.csv").await;
     // Only user 1's feedback (week 02-09, offset 1) and user 3's upload still engage.
     assert!(
         retention.contains(&"2026-02-02,2,0,0,0.000000,true".to_string()),
@@ -282,7 +272,7 @@ async fn event_types_and_bank_filters() {
         "{retention:#?}"
     );
     assert_eq!(
-        report_file(&session, "vanity_monthly.csv").await[1..],
+        filtered_report_file(&session, &filters, "vanity_monthly.csv").await[1..],
         ["2026-01,1,1,0,1,1,0,true", "2026-02,4,3,4,0,0,1,false"]
     );
 }
@@ -392,4 +382,94 @@ async fn l1_facts_map_tokens_and_count_unmapped() {
         report_file(&session, "vanity_monthly.csv").await[2],
         "2026-02,4,3,4,2,2,0,false"
     );
+}
+
+/// One opened snapshot answers many filter sets: each answer is the one a session of its
+/// own would give, whatever was asked before; and the two ways engagement is read (the
+/// session's summary for the default event types, the clean events for any other set)
+/// agree where the sets mean the same.
+#[tokio::test]
+async fn one_session_answers_every_filter_set() {
+    use snapmetrics::generate::{GenerateOptions, generate};
+    use snapmetrics::session::Session;
+    use snapmetrics::snapshot::Snapshot;
+    use snapmetrics::store::Store;
+    let work = tempfile::tempdir().expect("temp");
+    let root = work.path().join("store");
+    generate(
+        &root.join("2026-06-30"),
+        &GenerateOptions::new(200, 11),
+        &|_| {},
+    )
+    .expect("generates");
+    let store = Store::open(root.to_str().expect("utf8")).expect("store");
+    let open = || async {
+        let snapshot = Snapshot::open(&store, "2026-06-30", false)
+            .await
+            .expect("snapshot");
+        Session::open(&store, snapshot, SessionOptions::default())
+            .await
+            .expect("session")
+    };
+    let sets = [
+        Filters::default(),
+        Filters {
+            from: "2026-03-01".parse().ok(),
+            to: "2026-05-31".parse().ok(),
+            active_only: true,
+            ..Filters::default()
+        },
+        Filters {
+            event_types: vec!["feedback".to_string()],
+            bank: Some("Monzo".to_string()),
+            ..Filters::default()
+        },
+    ];
+    let files = [
+        "cohort_retention.csv",
+        "vanity_monthly.csv",
+        "activation.csv",
+    ];
+    let mut alone = Vec::new();
+    for filters in &sets {
+        let session = open().await;
+        let mut answers = Vec::new();
+        for file in files {
+            answers.push(filtered_report_file(&session, filters, file).await);
+        }
+        alone.push(answers);
+    }
+    let shared = open().await;
+    for (filters, expected) in sets.iter().zip(&alone).chain(sets.iter().zip(&alone).rev()) {
+        for (file, expected) in files.iter().zip(expected) {
+            assert_eq!(
+                &filtered_report_file(&shared, filters, file).await,
+                expected,
+                "{file} with {filters:?}"
+            );
+        }
+    }
+    let summary = filtered_report_file(&shared, &Filters::default(), "cohort_retention.csv").await;
+    let same_set = Filters {
+        event_types: vec!["dashboard_access".into(), "login".into(), "login".into()],
+        ..Filters::default()
+    };
+    assert_eq!(
+        filtered_report_file(&shared, &same_set, "cohort_retention.csv").await,
+        summary
+    );
+    let through_events = Filters {
+        event_types: vec![
+            "login".into(),
+            "dashboard_access".into(),
+            "no_such_type".into(),
+        ],
+        ..Filters::default()
+    };
+    assert_eq!(
+        filtered_report_file(&shared, &through_events, "cohort_retention.csv").await,
+        summary,
+        "the clean events and the summary disagree"
+    );
+    assert!(summary.len() > 10, "{summary:?}");
 }

@@ -145,9 +145,14 @@ async fn ask_everything(f: &Fixture) {
             .unwrap_or_else(|e| panic!("{table}: {e}"));
     }
     let out = tempfile::tempdir().expect("temp");
-    snapmetrics::report::write(&session, &out.path().join("report"), &[])
-        .await
-        .unwrap_or_else(|e| panic!("report: {e}"));
+    snapmetrics::report::write(
+        &session,
+        &Default::default(),
+        &out.path().join("report"),
+        &[],
+    )
+    .await
+    .unwrap_or_else(|e| panic!("report: {e}"));
     let retention = std::fs::read_to_string(out.path().join("report/cohort_retention.csv"))
         .expect("cohort_retention.csv");
     assert!(

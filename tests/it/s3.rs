@@ -177,15 +177,25 @@ async fn report_from_s3_equals_report_from_disk() {
 
     let local_session =
         open(&Store::open(&local.path().display().to_string()).expect("local")).await;
-    snapmetrics::report::write(&local_session, &out.path().join("local"), &[])
-        .await
-        .expect("local report");
+    snapmetrics::report::write(
+        &local_session,
+        &Default::default(),
+        &out.path().join("local"),
+        &[],
+    )
+    .await
+    .expect("local report");
 
     let before = server.requests();
     let s3_session = open(&server.store("s3://exports/exports")).await;
-    snapmetrics::report::write(&s3_session, &out.path().join("s3"), &[])
-        .await
-        .expect("s3 report");
+    snapmetrics::report::write(
+        &s3_session,
+        &Default::default(),
+        &out.path().join("s3"),
+        &[],
+    )
+    .await
+    .expect("s3 report");
     let requests = server.requests() - before;
     eprintln!("a report over S3 made {requests} requests");
 
@@ -226,9 +236,14 @@ async fn report_to_s3_is_complete_when_the_manifest_is_there() {
     server.bucket("reports");
     let session = open(&Store::open(&local.path().display().to_string()).expect("local")).await;
     let target = server.store("s3://reports/daily");
-    snapmetrics::report::write(&session, Destination::Prefix(target.clone()), &[])
-        .await
-        .expect("report to s3");
+    snapmetrics::report::write(
+        &session,
+        &Default::default(),
+        Destination::Prefix(target.clone()),
+        &[],
+    )
+    .await
+    .expect("report to s3");
     let written = files(&server.root.path().join("reports/daily"));
     let names: Vec<&str> = written.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(
@@ -266,9 +281,14 @@ async fn report_to_s3_is_complete_when_the_manifest_is_there() {
             .join("users/part-00000.parquet"),
     )
     .expect("rm");
-    let err = snapmetrics::report::write(&session, Destination::Prefix(target), &[])
-        .await
-        .expect_err("vanished file");
+    let err = snapmetrics::report::write(
+        &session,
+        &Default::default(),
+        Destination::Prefix(target),
+        &[],
+    )
+    .await
+    .expect_err("vanished file");
     assert!(
         err.to_string().contains("users/part-00000.parquet"),
         "{err}"
