@@ -52,6 +52,7 @@ PARAMETERS = {
     "bank": "bank",
     "active_only": "active_only",
     "event_types": "event_types",
+    "default_event_types": "default_event_types",
 }
 
 

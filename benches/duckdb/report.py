@@ -217,6 +217,7 @@ def main():
     con.execute("SET VARIABLE active_only = false")
     con.execute("SET VARIABLE bank = CAST(NULL AS VARCHAR)")
     con.execute("SET VARIABLE event_types = ?", [ENGAGEMENT_EVENT_TYPES])
+    con.execute("SET VARIABLE default_event_types = true")
     register_views(con, transactions_source, args.inline_summaries)
 
     args.out.mkdir(parents=True, exist_ok=True)
