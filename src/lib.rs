@@ -2,6 +2,7 @@
 //! app's PostgreSQL tables, computed in-process with Apache DataFusion.
 
 pub mod calendar;
+pub mod catalogue;
 pub mod check;
 pub mod cli;
 mod contain;

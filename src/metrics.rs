@@ -7,36 +7,36 @@ use datafusion::arrow::datatypes::SchemaRef;
 use crate::error::{Error, Result};
 use crate::session::{Filters, Session};
 
-/// One metric: a name, its SQL and the report file it becomes.
+/// One metric: a name (its report file is `<name>.csv`) and the SQL file defining it.
 #[derive(Debug, Clone, Copy)]
 pub struct Metric {
     pub name: &'static str,
+    /// Below `queries/`.
+    pub file: &'static str,
     pub sql: &'static str,
+}
+
+macro_rules! metric {
+    ($name:literal) => {
+        Metric {
+            name: $name,
+            file: concat!($name, ".sql"),
+            sql: include_str!(concat!("../queries/", $name, ".sql")),
+        }
+    };
 }
 
 /// Every metric, in report order.
 pub const METRICS: [Metric; 5] = [
-    Metric {
-        name: "cohort_retention",
-        sql: include_str!("../queries/cohort_retention.sql"),
-    },
-    Metric {
-        name: "activation",
-        sql: include_str!("../queries/activation.sql"),
-    },
-    Metric {
-        name: "onboarding_dropoff",
-        sql: include_str!("../queries/onboarding_dropoff.sql"),
-    },
-    Metric {
-        name: "vanity_monthly",
-        sql: include_str!("../queries/vanity_monthly.sql"),
-    },
-    Metric {
-        name: "data_quality",
-        sql: include_str!("../queries/data_quality.sql"),
-    },
+    metric!("cohort_retention"),
+    metric!("activation"),
+    metric!("onboarding_dropoff"),
+    metric!("vanity_monthly"),
+    metric!("data_quality"),
 ];
+
+/// The metric whose columns [`VANITY_COLUMNS`] are.
+const VANITY: &str = "vanity_monthly";
 
 /// Single vanity columns, printable on their own (`snapmetrics metric mau`).
 pub const VANITY_COLUMNS: [&str; 6] = [
@@ -64,10 +64,11 @@ pub async fn run(
     name: &str,
     filters: &Filters,
 ) -> Result<(SchemaRef, Vec<RecordBatch>)> {
-    let (metric, column) = match METRICS.iter().find(|m| m.name == name) {
-        Some(metric) => (metric, None),
-        None if VANITY_COLUMNS.contains(&name) => (&METRICS[3], Some(name)),
-        None => {
+    let find = |name: &str| METRICS.iter().find(|m| m.name == name);
+    let (metric, column) = match (find(name), find(VANITY)) {
+        (Some(metric), _) => (metric, None),
+        (None, Some(vanity)) if VANITY_COLUMNS.contains(&name) => (vanity, Some(name)),
+        _ => {
             return Err(Error::invalid(
                 "metric",
                 format!(

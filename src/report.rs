@@ -205,15 +205,8 @@ fn for_csv(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<(SchemaRef, Ve
 
 /// The SHA-256 of every view and metric query, so a number can be tied to its SQL.
 fn query_hashes() -> Vec<QueryHash> {
-    let mut hashes: Vec<QueryHash> = crate::session::VIEW_SQL
-        .iter()
-        .chain(
-            METRICS
-                .iter()
-                .map(|m| (m.name, m.sql))
-                .collect::<Vec<_>>()
-                .iter(),
-        )
+    let mut hashes: Vec<QueryHash> = crate::catalogue::sql_by_name()
+        .chain(METRICS.iter().map(|m| (m.name, m.sql)))
         .map(|(name, sql)| QueryHash {
             name: name.to_string(),
             sha256: hex(&Sha256::digest(sql.as_bytes())),

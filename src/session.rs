@@ -21,6 +21,7 @@ use futures::{Stream, StreamExt};
 use serde::Serialize;
 
 use crate::calendar::{self, Calendar, LocalTime};
+use crate::catalogue::{CLEAN_VIEW, Kind, VIEWS};
 use crate::error::{Error, Result};
 use crate::memo::{Kept, OnFirstUse};
 use crate::schema::{self, TableSpec, Visibility};
@@ -142,100 +143,6 @@ pub fn derived_names(table: &str) -> &'static [&'static str] {
         _ => &[],
     }
 }
-
-/// Views registered on top of the source tables, in dependency order.
-const CHECKED_VIEWS: [(&str, &str); 6] = [
-    ("users", include_str!("../queries/views/users_checked.sql")),
-    (
-        "l0_user_tokenization",
-        include_str!("../queries/views/l0_user_tokenization_checked.sql"),
-    ),
-    ("transactions_all", ""),
-    (
-        "transactions",
-        include_str!("../queries/views/transactions_checked.sql"),
-    ),
-    (
-        "user_events",
-        include_str!("../queries/views/user_events_checked.sql"),
-    ),
-    (
-        "onboarding_responses",
-        include_str!("../queries/views/onboarding_responses_checked.sql"),
-    ),
-];
-
-/// Small views read by nearly every check and metric: computed once per session.
-const MATERIALIZED: [&str; 3] = [
-    "users_clean",
-    "l0_user_tokenization_clean",
-    "onboarding_responses_clean",
-];
-
-/// (source, table): ids that occur more than once, computed once per session so that
-/// `<table>_checked` ranks only those rows instead of sorting the whole table.
-const DUPLICATE_IDS: [(&str, &str); 4] = [
-    ("users", "users"),
-    ("user_events", "user_events"),
-    ("transactions_all", "transactions"),
-    ("onboarding_responses", "onboarding_responses"),
-];
-
-/// `<table>_clean`: the rows of `<table>_checked` that pass every check.
-const CLEAN_VIEW: &str = "SELECT * EXCLUDE (dq_check) FROM {checked} WHERE dq_check IS NULL";
-
-const TRANSACTIONS_ALL_L1: &str = include_str!("../queries/views/transactions_all_l1.sql");
-const TRANSACTIONS_ALL_LEGACY: &str = include_str!("../queries/views/transactions_all_legacy.sql");
-
-/// Views over the largest tables that several metrics read: computed by the first query
-/// that reads them and kept for the session (`memo`).
-const ON_FIRST_USE: [(&str, &str); 2] = [
-    (
-        "user_events_summary",
-        include_str!("../queries/views/user_events_summary.sql"),
-    ),
-    (
-        "transactions_summary",
-        include_str!("../queries/views/transactions_summary.sql"),
-    ),
-];
-
-const FILTER_VIEWS: [(&str, &str); 4] = [
-    (
-        "report_users",
-        include_str!("../queries/views/report_users.sql"),
-    ),
-    (
-        "cohort_users",
-        include_str!("../queries/views/cohort_users.sql"),
-    ),
-    (
-        "cohort_weeks",
-        include_str!("../queries/views/cohort_weeks.sql"),
-    ),
-    (
-        "engagement_weeks",
-        include_str!("../queries/views/engagement_weeks.sql"),
-    ),
-];
-
-/// Every view's SQL by name, for the report manifest.
-pub const VIEW_SQL: [(&str, &str); 14] = [
-    ("users_checked", CHECKED_VIEWS[0].1),
-    ("l0_user_tokenization_checked", CHECKED_VIEWS[1].1),
-    ("transactions_all_l1", TRANSACTIONS_ALL_L1),
-    ("transactions_all_legacy", TRANSACTIONS_ALL_LEGACY),
-    ("transactions_checked", CHECKED_VIEWS[3].1),
-    ("user_events_checked", CHECKED_VIEWS[4].1),
-    ("onboarding_responses_checked", CHECKED_VIEWS[5].1),
-    ("user_events_summary", ON_FIRST_USE[0].1),
-    ("transactions_summary", ON_FIRST_USE[1].1),
-    ("report_users", FILTER_VIEWS[0].1),
-    ("cohort_users", FILTER_VIEWS[1].1),
-    ("cohort_weeks", FILTER_VIEWS[2].1),
-    ("engagement_weeks", FILTER_VIEWS[3].1),
-    ("clean", CLEAN_VIEW),
-];
 
 /// A snapshot registered for querying.
 pub struct Session {
@@ -382,28 +289,58 @@ impl Session {
         // The summaries count the default engagement types; the filter views bind the
         // filters of each query when it runs.
         let params = self.params(&Filters::default());
-        for (table, sql) in CHECKED_VIEWS {
-            if table == "transactions_all" {
-                let sql = match self.transactions_source {
-                    TransactionsSource::L1 => TRANSACTIONS_ALL_L1,
-                    TransactionsSource::Legacy => TRANSACTIONS_ALL_LEGACY,
-                };
-                self.register_view("transactions_all", sql, &params).await?;
-                continue;
-            }
-            if let Some((source, _)) = DUPLICATE_IDS.iter().find(|(_, t)| *t == table) {
-                self.register_duplicate_ids(source, table, &params).await?;
-            }
-            let checked = format!("{table}_checked");
-            self.register_view(&checked, sql, &params).await?;
-            let clean = CLEAN_VIEW.replace("{checked}", &checked);
-            let clean_name = format!("{table}_clean");
-            self.register_view(&clean_name, &clean, &params).await?;
-            if MATERIALIZED.contains(&clean_name.as_str()) {
-                self.materialize(&clean_name).await?;
+        for view in VIEWS {
+            match view.kind {
+                Kind::Checked {
+                    table,
+                    reads,
+                    duplicate_ids,
+                    keep_clean,
+                } => {
+                    if duplicate_ids {
+                        self.register_duplicate_ids(reads, table, &params).await?;
+                    }
+                    self.register_view(view.name, view.sql, &params).await?;
+                    let clean = CLEAN_VIEW.replace("{checked}", view.name);
+                    let clean_name = format!("{table}_clean");
+                    self.register_view(&clean_name, &clean, &params).await?;
+                    if keep_clean {
+                        self.materialize(&clean_name).await?;
+                    }
+                }
+                Kind::Transactions { source } if source == self.transactions_source => {
+                    self.register_view("transactions_all", view.sql, &params)
+                        .await?;
+                }
+                Kind::Transactions { .. } | Kind::OnFirstUse | Kind::Filter => {}
             }
         }
+        self.register_calendars().await?;
+        for view in VIEWS {
+            match view.kind {
+                Kind::OnFirstUse => {
+                    let rows = self.view(view.name, view.sql, &params).await?;
+                    let kept = OnFirstUse::new(view.name, rows);
+                    register(&self.ctx, view.name, Arc::new(kept))?;
+                }
+                Kind::Filter => {
+                    let unbound = self
+                        .ctx
+                        .sql_with_options(view.sql, read_only())
+                        .await
+                        .map_err(|e| Error::query(format!("defining view '{}'", view.name), e))?
+                        .into_view();
+                    register(&self.ctx, view.name, unbound)?;
+                }
+                Kind::Checked { .. } | Kind::Transactions { .. } => {}
+            }
+        }
+        Ok(())
+    }
 
+    /// `calendar_weeks` and `calendar_months` from the first clean signup to `as_of`, and
+    /// `onboarding_steps` to the greatest clean `total_steps`.
+    async fn register_calendars(&self) -> Result<()> {
         let first_signup = self
             .first_timestamp("SELECT min(created_at) FROM users_clean")
             .await?;
@@ -428,19 +365,6 @@ impl Session {
             Arc::new(calendar::steps(max_steps)?),
         )?;
 
-        for (name, sql) in ON_FIRST_USE {
-            let view = self.view(name, sql, &params).await?;
-            register(&self.ctx, name, Arc::new(OnFirstUse::new(name, view)))?;
-        }
-        for (name, sql) in FILTER_VIEWS {
-            let view = self
-                .ctx
-                .sql_with_options(sql, read_only())
-                .await
-                .map_err(|e| Error::query(format!("defining view '{name}'"), e))?
-                .into_view();
-            register(&self.ctx, name, view)?;
-        }
         Ok(())
     }
 

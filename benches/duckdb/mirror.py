@@ -10,8 +10,8 @@ The translation is mechanical and small:
   VALUES ... column1, column2              ->  named columns (DuckDB calls them col0, col1)
 The tables snapmetrics builds in Rust (calendar_weeks, calendar_months, onboarding_steps,
 src/calendar.rs) are hand-written SQL in views/ and are not touched here. What the
-session computes once instead of inlining (MATERIALIZED and DUPLICATE_IDS in
-src/session.rs) goes to session.json, which report.py follows.
+session computes once instead of inlining is in session.json, which `cargo test` writes
+from src/catalogue.rs and report.py follows.
 
   mirror.py          rewrite the copies that differ from queries/
   mirror.py --check  exit 1 (and name them) when a copy is stale
@@ -25,26 +25,10 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 QUERIES = HERE.parent.parent / "queries"
-FILES = [
-    "cohort_retention.sql",
-    "activation.sql",
-    "onboarding_dropoff.sql",
-    "vanity_monthly.sql",
-    "data_quality.sql",
-    "views/users_checked.sql",
-    "views/l0_user_tokenization_checked.sql",
-    "views/transactions_all_l1.sql",
-    "views/transactions_all_legacy.sql",
-    "views/transactions_checked.sql",
-    "views/user_events_checked.sql",
-    "views/onboarding_responses_checked.sql",
-    "views/report_users.sql",
-    "views/cohort_users.sql",
-    "views/cohort_weeks.sql",
-    "views/engagement_weeks.sql",
-    "views/user_events_summary.sql",
-    "views/transactions_summary.sql",
-]
+# Which files to mirror: the catalogue's (benches/duckdb/session.json, which `cargo test`
+# keeps equal to src/catalogue.rs), never a second list.
+CATALOGUE = json.loads((HERE / "session.json").read_text())
+FILES = CATALOGUE["metrics"] + [view["file"] for view in CATALOGUE["views"]]
 PARAMETERS = {
     "as_of": "as_of",
     "from": "from_date",
@@ -92,39 +76,10 @@ def mirrored(name):
     return header + translate(name, source.decode())
 
 
-def session_settings():
-    """What Session::register_views (src/session.rs) computes once per session instead of
-    inlining: the MATERIALIZED clean views, the DUPLICATE_IDS sets and the ON_FIRST_USE
-    views, as JSON for report.py, which does the same in DuckDB."""
-    source = (QUERIES.parent / "src" / "session.rs").read_text()
-
-    def const(name):
-        m = re.search(rf"const {name}: \[[^\]]*\] = \[(.*?)\];", source, flags=re.S)
-        return m.group(1) if m else ""
-
-    materialized = re.findall(r'"(\w+)"', const("MATERIALIZED"))
-    on_first_use = re.findall(r'\(\s*"(\w+)",\s*include_str', const("ON_FIRST_USE"))
-    duplicate_ids = [list(p) for p in re.findall(r'\(\s*"(\w+)",\s*"(\w+)"\s*\)', const("DUPLICATE_IDS"))]
-    if (
-        "DUPLICATE_IDS" in source and not duplicate_ids
-        or "MATERIALIZED" in source and not materialized
-        or "ON_FIRST_USE" in source and not on_first_use
-    ):
-        sys.exit("mirror.py: cannot read MATERIALIZED / DUPLICATE_IDS / ON_FIRST_USE from src/session.rs; update mirror.py")
-    settings = {
-        "_comment": "written by mirror.py from src/session.rs; do not edit",
-        "materialized": materialized,
-        "duplicate_ids": duplicate_ids,
-        "on_first_use": on_first_use,
-    }
-    return json.dumps(settings, indent=2) + "\n"
-
-
 def main():
     check = "--check" in sys.argv[1:]
     stale = []
     outputs = [(name, mirrored(name)) for name in FILES]
-    outputs.append(("session.json", session_settings()))
     for name, text in outputs:
         target = HERE / name
         if not target.is_file() or target.read_text() != text:

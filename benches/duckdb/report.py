@@ -10,7 +10,7 @@ both (else the legacy table), and every data-quality exclusion of queries/views/
 The SQL lives next to this file (one file per metric, views under views/): copies of
 queries/ translated by mirror.py, so both engines run the same queries. Views are plain
 views, except those snapmetrics computes once per session and keeps in memory
-(session.json, from src/session.rs), which are temporary tables here; each metric is one
+(session.json, written from src/catalogue.rs), which are temporary tables here; each metric is one
 query, run in report order. The tables snapmetrics builds in Rust (calendar_weeks,
 calendar_months, onboarding_steps: views/calendar_*.sql, views/onboarding_steps.sql) are
 built once, when the session opens, here too. The CSV files have the report's columns and formatting: dates YYYY-MM-DD,
@@ -110,11 +110,12 @@ def register_sources(con, snapshot_dir):
 
 def register_views(con, transactions_source, inline_summaries=False):
     """The views of Session::register_views (src/session.rs), in its order. What the
-    session computes once and keeps in memory (session.json, read from src/session.rs by
+    session computes once and keeps in memory (session.json, written from src/catalogue.rs by
     mirror.py) becomes a temporary table here; everything else stays a view."""
     session = json.loads((HERE / "session.json").read_text())
-    materialized = set(session["materialized"])
-    duplicate_ids = {table: source for source, table in session["duplicate_ids"]}
+    checked = [v for v in session["views"] if v["kind"] == "checked"]
+    materialized = {f"{v['table']}_clean" for v in checked if v["keep_clean"]}
+    duplicate_ids = {v["table"]: v["reads"] for v in checked if v["duplicate_ids"]}
 
     def view(name, body):
         if name in materialized:
@@ -147,7 +148,7 @@ def register_views(con, transactions_source, inline_summaries=False):
     # Computed by the first query that reads them in snapmetrics; every report reads
     # them, so here they are computed once up front.
     # --inline-summaries leaves them views, for DuckDB to plan into each metric instead.
-    for name in session["on_first_use"]:
+    for name in [v["name"] for v in session["views"] if v["kind"] == "on_first_use"]:
         kind = "VIEW" if inline_summaries else "TEMP TABLE"
         con.execute(f"CREATE {kind} {name} AS {sql(f'views/{name}')}")
     for name in ["report_users", "cohort_users", "cohort_weeks", "engagement_weeks"]:
