@@ -1,7 +1,5 @@
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
-    snapmetrics::cli::run(snapmetrics::cli::Cli::parse())
+    snapmetrics::cli::main()
 }

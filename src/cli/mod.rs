@@ -15,11 +15,11 @@ use std::process::ExitCode;
 use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand};
 
-use crate::calendar::parse_zone;
 use crate::error::Error;
 use crate::session::{Filters, Session, SessionOptions, TransactionsSource};
 use crate::snapshot::Snapshot;
 use crate::store::{S3Options, Store};
+use chrono_tz::Tz;
 
 /// Cohort, activation and vanity metrics over Parquet snapshots of the app's database.
 #[derive(Debug, Parser)]
@@ -112,8 +112,8 @@ pub struct SnapshotArgs {
     #[arg(long, value_enum)]
     pub transactions_source: Option<TransactionsSource>,
     /// IANA time zone for week, month and day boundaries.
-    #[arg(long, default_value = "UTC")]
-    pub tz: String,
+    #[arg(long, default_value = "UTC", value_parser = parse_tz)]
+    pub tz: Tz,
     /// Memory the query engine may use, e.g. 1GB or 512MB: it spills to disk, then fails
     /// cleanly. Default: half of the machine's memory.
     #[arg(long, value_parser = parse_bytes)]
@@ -167,7 +167,7 @@ impl FilterArgs {
 
 impl SnapshotArgs {
     async fn open(&self) -> Result<Session, Error> {
-        let tz = parse_zone(&self.tz)?;
+        let tz = self.tz;
         let store = self.store.open()?;
         let snapshot = Snapshot::open(&store, &self.snapshot, self.allow_incomplete).await?;
         let options = SessionOptions {
@@ -192,6 +192,12 @@ fn half_of_memory() -> Option<usize> {
         .parse()
         .ok()?;
     Some(kib * 1024 / 2)
+}
+
+fn parse_tz(name: &str) -> Result<Tz, String> {
+    name.parse::<Tz>().map_err(|_| {
+        format!("'{name}' is not an IANA time zone; use a name such as UTC or Europe/London")
+    })
 }
 
 fn parse_bytes(text: &str) -> Result<usize, String> {
@@ -219,6 +225,30 @@ const COMMAND_STACK: usize = 512 << 20;
 /// The query threads evaluate expressions recursively too.
 const WORKER_STACK: usize = 64 << 20;
 const COMMAND_THREAD: &str = "snapmetrics";
+
+/// Parses the arguments and runs the command. A usage error is one line and exit 2, as
+/// every other bad input; `--help` and `--version` print as clap prints them.
+pub fn main() -> ExitCode {
+    match Cli::try_parse() {
+        Ok(cli) => run(cli),
+        Err(error) if error.use_stderr() => {
+            // clap's first paragraph is the error; usage and tips follow it.
+            let rendered = error.to_string();
+            let first: Vec<&str> = rendered
+                .lines()
+                .take_while(|l| !l.trim().is_empty())
+                .collect();
+            let message = first.join(" ");
+            let message = message.strip_prefix("error: ").unwrap_or(&message);
+            let _ = writeln!(std::io::stderr(), "snapmetrics: {}", one_line(message));
+            ExitCode::from(2)
+        }
+        Err(error) => {
+            let _ = error.print();
+            ExitCode::SUCCESS
+        }
+    }
+}
 
 /// Runs the parsed command; prints any error once, to stderr, and maps it to an exit code.
 pub fn run(cli: Cli) -> ExitCode {

@@ -661,3 +661,18 @@ fn odd_snapshot_ids_are_data_and_never_break_the_store() {
         "{text}"
     );
 }
+
+#[test]
+fn usage_errors_are_one_line_and_exit_2_but_help_prints_in_full() {
+    for (args, word) in [
+        (vec!["report"], "--out"),
+        (vec!["no-such-command"], "no-such-command"),
+        (vec!["sql", "SELECT 1", "--tz", "Mars/Base"], "Mars/Base"),
+        (vec!["sql", "SELECT 1", "--memory-limit", "lots"], "lots"),
+    ] {
+        assert_bad_input(&snapmetrics(&args), &[word]);
+    }
+    let help = snapmetrics(&["report", "--help"]);
+    assert_eq!(help.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&help.stdout).contains("--out"));
+}
