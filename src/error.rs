@@ -99,6 +99,10 @@ pub enum Error {
         source: Box<DataFusionError>,
     },
 
+    /// A failure that is no one's input: formatting a result the engine computed, say.
+    #[error("{context}: {reason}")]
+    Internal { context: String, reason: String },
+
     #[error("{path}: {source}")]
     Io {
         path: String,
@@ -168,6 +172,7 @@ impl Error {
                 _ => ErrorKind::Internal,
             },
             Error::Io { .. } => ErrorKind::Io,
+            Error::Internal { .. } => ErrorKind::Internal,
         }
     }
 
@@ -188,6 +193,13 @@ impl Error {
         Error::InvalidArgument {
             what: what.into(),
             reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn internal(context: impl Into<String>, reason: impl ToString) -> Self {
+        Error::Internal {
+            context: context.into(),
+            reason: reason.to_string(),
         }
     }
 

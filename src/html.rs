@@ -65,7 +65,7 @@ pub fn render(
     let data = Data::read(results)?;
     let mut page = String::with_capacity(256 * 1024);
     write_page(&mut page, header, &data)
-        .map_err(|_| Error::invalid(FILE, "the page could not be formatted"))?;
+        .map_err(|_| Error::internal(FILE, "the page could not be formatted"))?;
     Ok(page)
 }
 

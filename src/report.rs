@@ -168,7 +168,7 @@ pub async fn write(
         outputs: &files,
     };
     let mut json = serde_json::to_vec_pretty(&manifest)
-        .map_err(|e| Error::invalid("manifest.json", e.to_string()))?;
+        .map_err(|e| Error::internal("writing manifest.json", e))?;
     json.push(b'\n');
     staging.put_bytes("manifest.json", &json)?;
     staging.publish(&destination).await?;
@@ -199,7 +199,7 @@ fn for_csv(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<(SchemaRef, Ve
             RecordBatch::try_new(csv_schema.clone(), columns)
         })
         .collect::<std::result::Result<Vec<_>, _>>()
-        .map_err(|e| Error::invalid("report", e.to_string()))?;
+        .map_err(|e| Error::internal("formatting the report", e))?;
     Ok((csv_schema, converted))
 }
 
@@ -241,7 +241,7 @@ async fn input_checksums(session: &Session) -> Result<Vec<InputFile>> {
                         .map_err(|e| store.error(e))?;
                     let digest = tokio::task::spawn_blocking(move || hex(&Sha256::digest(&bytes)))
                         .await
-                        .map_err(|e| Error::invalid("checksum", e.to_string()))?;
+                        .map_err(|e| Error::internal("checksumming an input", e))?;
                     Some(digest)
                 } else {
                     None

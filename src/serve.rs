@@ -332,13 +332,13 @@ impl Api {
         });
         serde_json::to_vec(&body)
             .map(Bytes::from)
-            .map_err(|e| Error::invalid("output", e.to_string()))
+            .map_err(|e| Error::internal("writing the answer", e))
     }
 }
 
 /// Rows as JSON objects, NULLs written out, in the metric's column order.
 fn rows_as_json(batches: &[RecordBatch]) -> Result<Value> {
-    let failed = |e: datafusion::arrow::error::ArrowError| Error::invalid("output", e.to_string());
+    let failed = |e: datafusion::arrow::error::ArrowError| Error::internal("writing the answer", e);
     let mut buffer = Vec::new();
     let mut writer = datafusion::arrow::json::WriterBuilder::new()
         .with_explicit_nulls(true)
@@ -350,7 +350,7 @@ fn rows_as_json(batches: &[RecordBatch]) -> Result<Value> {
     if buffer.is_empty() {
         return Ok(Value::Array(Vec::new()));
     }
-    serde_json::from_slice(&buffer).map_err(|e| Error::invalid("output", e.to_string()))
+    serde_json::from_slice(&buffer).map_err(|e| Error::internal("writing the answer", e))
 }
 
 /// The API's routes and layers.

@@ -85,7 +85,7 @@ fn metric<'r>(
         .iter()
         .find(|(n, _, _)| *n == name)
         .map(|(n, _, batches)| Columns { metric: n, batches })
-        .ok_or_else(|| Error::invalid(FILE, format!("the metric '{name}' was not computed")))
+        .ok_or_else(|| Error::internal(FILE, format!("the metric '{name}' was not computed")))
 }
 
 fn read_cohorts(metric: Columns<'_>) -> Result<Vec<Cohort>> {
@@ -261,7 +261,7 @@ impl Columns<'_> {
     }
 
     fn error(&self, column: &str, problem: &str) -> Error {
-        Error::invalid(
+        Error::internal(
             FILE,
             format!("column '{column}' of metric '{}' {problem}", self.metric),
         )

@@ -55,6 +55,13 @@ fn small_snapshot() -> Fixture {
     f
 }
 
+/// `report --out out` over `f` succeeds.
+fn assert_reports(f: &Fixture, out: &Path) {
+    let target = out.to_str().expect("utf8");
+    let output = snapmetrics(&["report", "--store", &f.store(), "--out", target]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+}
+
 fn names(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .expect("read dir")
@@ -116,14 +123,7 @@ fn report_out_creates_missing_parent_folders() {
     let f = small_snapshot();
     let work = tempfile::tempdir().expect("temp");
     let out = work.path().join("a/b/c/report");
-    let output = snapmetrics(&[
-        "report",
-        "--store",
-        &f.store(),
-        "--out",
-        out.to_str().expect("utf8"),
-    ]);
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_reports(&f, &out);
     assert!(out.join("manifest.json").exists());
 }
 
@@ -137,14 +137,7 @@ fn a_killed_runs_staging_folders_are_cleaned_and_its_backup_restored() {
     std::fs::create_dir(&staging).expect("dir");
     std::fs::write(staging.join("cohort_retention.csv"), "half").expect("write");
     let out = work.path().join("report");
-    let output = snapmetrics(&[
-        "report",
-        "--store",
-        &f.store(),
-        "--out",
-        out.to_str().expect("utf8"),
-    ]);
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_reports(&f, &out);
     assert_eq!(names(work.path()), ["report"]);
 
     // Killed between its two renames: the previous report sits in the backup.
@@ -165,14 +158,7 @@ fn a_killed_runs_staging_folders_are_cleaned_and_its_backup_restored() {
     .expect("runs");
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert!(backup.exists(), "another target's run must not touch it");
-    let output = snapmetrics(&[
-        "report",
-        "--store",
-        &f.store(),
-        "--out",
-        out.to_str().expect("utf8"),
-    ]);
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_reports(&f, &out);
     assert_eq!(names(work.path()), ["other", "report"]);
 }
 
