@@ -6,11 +6,11 @@ use std::hint::black_box;
 use std::path::PathBuf;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use snapmetrics::engine::session::{Session, SessionOptions};
 use snapmetrics::generate::{GenerateOptions, generate};
 use snapmetrics::metrics::METRICS;
-use snapmetrics::session::{Session, SessionOptions};
-use snapmetrics::snapshot::Snapshot;
-use snapmetrics::store::Store;
+use snapmetrics::source::snapshot::Snapshot;
+use snapmetrics::source::store::Store;
 
 const ID: &str = "2026-06-30";
 
@@ -97,7 +97,7 @@ fn bench(c: &mut Criterion) {
     group.bench_function("whole_report", |b| {
         b.to_async(&rt).iter(|| async {
             let session = open(&dir).await;
-            snapmetrics::report::write(
+            snapmetrics::output::report::write(
                 &session,
                 &Default::default(),
                 &out.path().join("report"),

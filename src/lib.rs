@@ -1,27 +1,22 @@
 //! snapmetrics: cohort, activation and vanity metrics over Parquet snapshots of the
 //! app's PostgreSQL tables, computed in-process with Apache DataFusion.
+//!
+//! The modules are the layers, each using only those above it:
+//! [`source`] (stores, snapshots, the canonical schemas, source tables), [`engine`]
+//! (the DataFusion session, its catalogue of views, time functions and calendars),
+//! [`metrics`] (the metric definitions, the data-quality check, customer records),
+//! [`output`] (result formats, the report, atomic publishing, the HTML page),
+//! [`api`] (the HTTP API), [`cli`] (the command line) and [`generate`] (synthetic
+//! snapshots).
 
-pub mod calendar;
-pub mod catalogue;
-pub mod check;
+pub mod api;
 pub mod cli;
-mod contain;
-pub mod customer;
-pub mod duplicates;
+pub mod engine;
 pub mod error;
 pub mod generate;
-pub mod html;
-mod memo;
 pub mod metrics;
 pub mod output;
-pub mod publish;
-pub mod report;
-pub mod schema;
-pub mod serve;
-pub mod session;
-pub mod snapshot;
-pub mod store;
-pub mod table;
+pub mod source;
 
 pub use datafusion;
 pub use error::{Error, ErrorKind, Result};

@@ -9,9 +9,9 @@ The translation is mechanical and small:
   arrow_cast(NULL, 'Utf8')                 ->  CAST(NULL AS VARCHAR)
   VALUES ... column1, column2              ->  named columns (DuckDB calls them col0, col1)
 The tables snapmetrics builds in Rust (calendar_weeks, calendar_months, onboarding_steps,
-src/calendar.rs) are hand-written SQL in views/ and are not touched here. What the
+src/engine/calendar.rs) are hand-written SQL in views/ and are not touched here. What the
 session computes once instead of inlining is in session.json, which `cargo test` writes
-from src/catalogue.rs and report.py follows.
+from src/engine/catalogue.rs and report.py follows.
 
   mirror.py          rewrite the copies that differ from queries/
   mirror.py --check  exit 1 (and name them) when a copy is stale
@@ -26,7 +26,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 QUERIES = HERE.parent.parent / "queries"
 # Which files to mirror: the catalogue's (benches/duckdb/session.json, which `cargo test`
-# keeps equal to src/catalogue.rs), never a second list.
+# keeps equal to src/engine/catalogue.rs), never a second list.
 CATALOGUE = json.loads((HERE / "session.json").read_text())
 FILES = CATALOGUE["metrics"] + [view["file"] for view in CATALOGUE["views"]]
 PARAMETERS = {

@@ -10,7 +10,7 @@ both (else the legacy table), and every data-quality exclusion of queries/views/
 The SQL lives next to this file (one file per metric, views under views/): copies of
 queries/ translated by mirror.py, so both engines run the same queries. Views are plain
 views, except those snapmetrics computes once per session and keeps in memory
-(session.json, written from src/catalogue.rs), which are temporary tables here; each metric is one
+(session.json, written from src/engine/catalogue.rs), which are temporary tables here; each metric is one
 query, run in report order. The tables snapmetrics builds in Rust (calendar_weeks,
 calendar_months, onboarding_steps: views/calendar_*.sql, views/onboarding_steps.sql) are
 built once, when the session opens, here too. The CSV files have the report's columns and formatting: dates YYYY-MM-DD,
@@ -109,8 +109,8 @@ def register_sources(con, snapshot_dir):
 
 
 def register_views(con, transactions_source, inline_summaries=False):
-    """The views of Session::register_views (src/session.rs), in its order. What the
-    session computes once and keeps in memory (session.json, written from src/catalogue.rs by
+    """The views of Session::register_views (src/engine/session.rs), in its order. What the
+    session computes once and keeps in memory (session.json, written from src/engine/catalogue.rs by
     mirror.py) becomes a temporary table here; everything else stays a view."""
     session = json.loads((HERE / "session.json").read_text())
     checked = [v for v in session["views"] if v["kind"] == "checked"]

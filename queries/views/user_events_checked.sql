@@ -6,7 +6,7 @@
 --   before_signup_week  the event's week is before the user's signup week
 -- Only ids that occur more than once are ranked: user_events_duplicate_ids (computed
 -- once per session: SELECT id FROM user_events GROUP BY id HAVING count(*) > 1, found by
--- src/duplicates.rs in one or two scans of the id column) is far cheaper than sorting
+-- src/engine/duplicates.rs in one or two scans of the id column) is far cheaper than sorting
 -- every event by id.
 WITH ranked AS (
     SELECT e.*, 1 AS dq_copy

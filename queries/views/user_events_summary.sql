@@ -3,7 +3,7 @@
 -- computes this once, for every question; engagement_weeks.sql reads the events
 -- themselves for other --event-types) and logins. Retention, MAU and data_quality.csv read events through this, so a
 -- report checks and aggregates the largest table once (the session computes it on first
--- use and keeps it; see ON_FIRST_USE in src/session.rs). dq_check NULL: the clean rows.
+-- use and keeps it; Kind::OnFirstUse in src/engine/catalogue.rs). dq_check NULL: the clean rows.
 SELECT
     user_id,
     event_week,

@@ -7,7 +7,7 @@ use datafusion::arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray, U
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 
 use super::SnapshotArgs;
-use crate::check;
+use crate::metrics::check;
 use crate::output::{self, Format};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -12,10 +12,10 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 
 use super::SnapshotArgs;
-use crate::customer::{self, CustomerKey};
 use crate::error::Error;
+use crate::metrics::customer::{self, CustomerKey};
+use crate::output::publish::AtomicFile;
 use crate::output::{self, Format};
-use crate::publish::AtomicFile;
 
 #[derive(Debug, Args)]
 pub struct CustomerArgs {

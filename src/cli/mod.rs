@@ -15,10 +15,10 @@ use std::process::ExitCode;
 use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand};
 
+use crate::engine::session::{Filters, Session, SessionOptions, TransactionsSource};
 use crate::error::Error;
-use crate::session::{Filters, Session, SessionOptions, TransactionsSource};
-use crate::snapshot::Snapshot;
-use crate::store::{S3Options, Store};
+use crate::source::snapshot::Snapshot;
+use crate::source::store::{S3Options, Store};
 use chrono_tz::Tz;
 
 /// Cohort, activation and vanity metrics over Parquet snapshots of the app's database.

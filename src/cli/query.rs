@@ -6,8 +6,8 @@ use clap::Args;
 use super::{FilterArgs, SnapshotArgs};
 use crate::error::Error;
 use crate::metrics;
+use crate::output::publish::AtomicFile;
 use crate::output::{self, Format};
-use crate::publish::AtomicFile;
 
 #[derive(Debug, Args)]
 pub struct SqlArgs {

@@ -3,8 +3,8 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::{FilterArgs, SnapshotArgs};
-use crate::publish::Destination;
-use crate::report::{self, ReportFormat};
+use crate::output::publish::Destination;
+use crate::output::report::{self, ReportFormat};
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {

@@ -1,4 +1,4 @@
-//! `snapmetrics serve`: the read-only HTTP API (see `crate::serve`).
+//! `snapmetrics serve`: the read-only HTTP API (see `crate::api`).
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use clap::Args;
 
 use super::SnapshotArgs;
+use crate::api::{self, Api, ApiConfig, Auth, PII_TOKENS_ENV, TOKENS_ENV};
 use crate::error::Error;
-use crate::serve::{self, Api, ApiConfig, Auth, PII_TOKENS_ENV, TOKENS_ENV};
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -70,6 +70,6 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         started.elapsed().as_secs_f64(),
         listener.local_addr().unwrap_or(args.bind),
     );
-    serve::serve(listener, api, std::future::pending()).await?;
+    api::serve(listener, api, std::future::pending()).await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::{SnapshotArgs, StoreArgs};
 use crate::output::{self, Format};
-use crate::snapshot;
+use crate::source::snapshot;
 
 #[derive(Debug, Args)]
 pub struct SnapshotsArgs {

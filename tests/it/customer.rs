@@ -11,13 +11,13 @@ use std::process::{Command, Output};
 use std::sync::Arc;
 
 use serde_json::{Value, json};
-use snapmetrics::customer::{self, CustomerKey};
 use snapmetrics::datafusion::arrow::array::{
     ArrayRef, AsArray, BooleanArray, Date32Array, Int32Array, Int64Array, StringArray,
     TimestampMicrosecondArray,
 };
 use snapmetrics::datafusion::arrow::datatypes::DataType;
-use snapmetrics::session::SessionOptions;
+use snapmetrics::engine::session::SessionOptions;
+use snapmetrics::metrics::customer::{self, CustomerKey};
 
 use crate::fixtures::{
     Fixture, PricedTransactionRow, batch, day, events, priced_transactions, ts_utc, us,

@@ -13,10 +13,10 @@ use snapmetrics::datafusion::arrow::array::{
     TimestampMicrosecondArray,
 };
 use snapmetrics::datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use snapmetrics::engine::session::{Session, SessionOptions};
 use snapmetrics::generate::{GenerateOptions, generate};
-use snapmetrics::session::{Session, SessionOptions};
-use snapmetrics::snapshot::Snapshot;
-use snapmetrics::store::Store;
+use snapmetrics::source::snapshot::Snapshot;
+use snapmetrics::source::store::Store;
 
 const SNAPSHOT_ID: &str = "2026-06-30";
 const USERS: u64 = 400;
@@ -110,7 +110,7 @@ async fn write_report(store: &Path, out: &Path) {
     let session = Session::open(&store, snapshot, SessionOptions::default())
         .await
         .expect("session opens");
-    snapmetrics::report::write(&session, &Default::default(), out, &[])
+    snapmetrics::output::report::write(&session, &Default::default(), out, &[])
         .await
         .expect("report is written");
 }

@@ -1,7 +1,7 @@
 //! Finding snapshots, `latest`, completeness, `as_of`, stray files and layout errors.
 
-use snapmetrics::snapshot::{self, AsOfSource, Snapshot};
-use snapmetrics::store::Store;
+use snapmetrics::source::snapshot::{self, AsOfSource, Snapshot};
+use snapmetrics::source::store::Store;
 
 use crate::fixtures::{Fixture, csv, users};
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use snapmetrics::datafusion::arrow::array::{Array, AsArray, Int64Array, RecordBatch};
 use snapmetrics::datafusion::arrow::datatypes::{DataType, Int64Type};
 use snapmetrics::datafusion::prelude::{ParquetReadOptions, SessionConfig, SessionContext};
-use snapmetrics::duplicates::{Limits, find, find_with};
+use snapmetrics::engine::duplicates::{Limits, find, find_with};
 use tempfile::TempDir;
 
 use crate::fixtures::{

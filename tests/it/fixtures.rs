@@ -10,9 +10,9 @@ use snapmetrics::datafusion::arrow::array::{
 };
 use snapmetrics::datafusion::arrow::datatypes::{DataType, Field, Schema};
 use snapmetrics::datafusion::parquet::arrow::ArrowWriter;
-use snapmetrics::session::{Filters, Session, SessionOptions};
-use snapmetrics::snapshot::Snapshot;
-use snapmetrics::store::Store;
+use snapmetrics::engine::session::{Filters, Session, SessionOptions};
+use snapmetrics::source::snapshot::Snapshot;
+use snapmetrics::source::store::Store;
 use tempfile::TempDir;
 
 pub struct Fixture {
@@ -96,7 +96,7 @@ pub fn day(text: &str) -> i32 {
 }
 
 pub fn ts_utc() -> DataType {
-    snapmetrics::schema::timestamp_utc()
+    snapmetrics::source::schema::timestamp_utc()
 }
 
 pub fn batch(fields: Vec<(&str, DataType)>, columns: Vec<ArrayRef>) -> RecordBatch {
@@ -319,7 +319,7 @@ pub async fn report_file(session: &Session, file: &str) -> Vec<String> {
 pub async fn filtered_report_file(session: &Session, filters: &Filters, file: &str) -> Vec<String> {
     let out = tempfile::tempdir().expect("temp");
     let target = out.path().join("report");
-    snapmetrics::report::write(session, filters, &target, &[])
+    snapmetrics::output::report::write(session, filters, &target, &[])
         .await
         .expect("report");
     std::fs::read_to_string(target.join(file))

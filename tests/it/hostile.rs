@@ -180,7 +180,9 @@ async fn reconciliation_lists_months_that_differ() {
         &crate::fixtures::tokenization(&[(1, "t1")]),
     );
     let session = f.session().await;
-    let report = snapmetrics::check::run(&session).await.expect("check");
+    let report = snapmetrics::metrics::check::run(&session)
+        .await
+        .expect("check");
     assert_eq!(report.reconciliation_months, Some(1));
     let (schema, batches) = report.reconciliation.expect("both tables");
     let mut out = Vec::new();

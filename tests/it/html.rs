@@ -3,11 +3,11 @@
 
 use std::path::Path;
 
+use snapmetrics::engine::session::{Filters, Session, SessionOptions};
 use snapmetrics::generate::{GenerateOptions, generate};
-use snapmetrics::report::ReportFormat;
-use snapmetrics::session::{Filters, Session, SessionOptions};
-use snapmetrics::snapshot::Snapshot;
-use snapmetrics::store::Store;
+use snapmetrics::output::report::ReportFormat;
+use snapmetrics::source::snapshot::Snapshot;
+use snapmetrics::source::store::Store;
 
 use crate::fixtures::{Fixture, events, onboarding, users};
 
@@ -46,7 +46,7 @@ fn snapshot() -> Fixture {
 /// Writes the report with the HTML page into `out` and returns the page.
 async fn page(f: &Fixture, filters: Filters, out: &Path) -> String {
     let session = f.session().await;
-    snapmetrics::report::write(&session, &filters, out, &[ReportFormat::Html])
+    snapmetrics::output::report::write(&session, &filters, out, &[ReportFormat::Html])
         .await
         .expect("report");
     std::fs::read_to_string(out.join("report.html")).expect("report.html")
@@ -231,7 +231,7 @@ async fn page_shows_the_numbers_of_the_csv_files() {
         .await
         .expect("session opens");
     let report = work.path().join("report");
-    snapmetrics::report::write(
+    snapmetrics::output::report::write(
         &session,
         &Default::default(),
         &report,

@@ -3,7 +3,7 @@
 //! as_of = 2026-02-18T12:00:00Z (a Wednesday, from the manifest). Weeks (UTC):
 //! 01-19 (user 4), 01-26 (no signups), 02-02 (users 1, 2), 02-09 (user 3), 02-16 (as_of).
 
-use snapmetrics::session::{Filters, SessionOptions};
+use snapmetrics::engine::session::{Filters, SessionOptions};
 
 use crate::fixtures::{
     Fixture, csv, events, filtered_report_file, onboarding, report_file, transactions, users,
@@ -280,7 +280,7 @@ async fn event_types_and_bank_filters() {
 #[tokio::test]
 async fn time_zone_moves_week_boundaries() {
     let f = snapshot();
-    let tz = snapmetrics::calendar::parse_zone("Asia/Tokyo").expect("zone");
+    let tz = snapmetrics::engine::calendar::parse_zone("Asia/Tokyo").expect("zone");
     let session = f
         .open(SessionOptions {
             tz,
@@ -390,10 +390,10 @@ async fn l1_facts_map_tokens_and_count_unmapped() {
 /// agree where the sets mean the same.
 #[tokio::test]
 async fn one_session_answers_every_filter_set() {
+    use snapmetrics::engine::session::Session;
     use snapmetrics::generate::{GenerateOptions, generate};
-    use snapmetrics::session::Session;
-    use snapmetrics::snapshot::Snapshot;
-    use snapmetrics::store::Store;
+    use snapmetrics::source::snapshot::Snapshot;
+    use snapmetrics::source::store::Store;
     let work = tempfile::tempdir().expect("temp");
     let root = work.path().join("store");
     generate(

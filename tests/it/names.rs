@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use snapmetrics::datafusion::arrow::array::{ArrayRef, RecordBatch, StringArray};
 use snapmetrics::datafusion::arrow::datatypes::{DataType, Field, Schema};
-use snapmetrics::session::SessionOptions;
+use snapmetrics::engine::session::SessionOptions;
 
 use crate::fixtures::{
     Fixture, batch, csv, events, l1_facts, onboarding, tokenization, transactions, users,
@@ -92,7 +92,7 @@ async fn every_name() -> BTreeSet<String> {
 
 /// The names `table` itself defines (its spec's columns, whether the rows have them).
 fn own_names(table: &str, rows: &RecordBatch) -> BTreeSet<String> {
-    let spec = snapmetrics::schema::spec(table).expect("a specified table");
+    let spec = snapmetrics::source::schema::spec(table).expect("a specified table");
     spec.columns
         .iter()
         .map(|c| c.name.to_string())
@@ -145,7 +145,7 @@ async fn ask_everything(f: &Fixture) {
             .unwrap_or_else(|e| panic!("{table}: {e}"));
     }
     let out = tempfile::tempdir().expect("temp");
-    snapmetrics::report::write(
+    snapmetrics::output::report::write(
         &session,
         &Default::default(),
         &out.path().join("report"),
@@ -159,9 +159,12 @@ async fn ask_everything(f: &Fixture) {
         retention.contains("2026-01-05,1,0,1,1.000000"),
         "{retention}"
     );
-    snapmetrics::customer::lookup(&session, &snapmetrics::customer::CustomerKey::Id(1))
-        .await
-        .unwrap_or_else(|e| panic!("customer: {e}"));
+    snapmetrics::metrics::customer::lookup(
+        &session,
+        &snapmetrics::metrics::customer::CustomerKey::Id(1),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("customer: {e}"));
 }
 
 #[tokio::test]

@@ -56,16 +56,16 @@ async fn same_snapshot_gives_byte_identical_files() {
     let f = snapshot();
     let out = tempfile::tempdir().expect("temp");
     let formats = [
-        snapmetrics::report::ReportFormat::Parquet,
-        snapmetrics::report::ReportFormat::Json,
+        snapmetrics::output::report::ReportFormat::Parquet,
+        snapmetrics::output::report::ReportFormat::Json,
     ];
     let first = out.path().join("a");
     let second = out.path().join("b");
-    snapmetrics::report::write(&f.session().await, &Default::default(), &first, &formats)
+    snapmetrics::output::report::write(&f.session().await, &Default::default(), &first, &formats)
         .await
         .expect("first");
     // A fresh session, as a rerun the next day would have.
-    snapmetrics::report::write(&f.session().await, &Default::default(), &second, &formats)
+    snapmetrics::output::report::write(&f.session().await, &Default::default(), &second, &formats)
         .await
         .expect("second");
     let (a, b) = (files(&first), files(&second));
@@ -99,7 +99,7 @@ async fn manifest_pins_inputs_queries_and_outputs() {
     let f = snapshot();
     let out = tempfile::tempdir().expect("temp");
     let target = out.path().join("report");
-    snapmetrics::report::write(&f.session().await, &Default::default(), &target, &[])
+    snapmetrics::output::report::write(&f.session().await, &Default::default(), &target, &[])
         .await
         .expect("report");
     let manifest: serde_json::Value =
@@ -145,7 +145,7 @@ async fn a_failed_run_leaves_the_previous_report_intact() {
     let f = snapshot();
     let out = tempfile::tempdir().expect("temp");
     let target = out.path().join("report");
-    snapmetrics::report::write(&f.session().await, &Default::default(), &target, &[])
+    snapmetrics::output::report::write(&f.session().await, &Default::default(), &target, &[])
         .await
         .expect("first report");
     let before = files(&target);
@@ -153,7 +153,7 @@ async fn a_failed_run_leaves_the_previous_report_intact() {
     // The snapshot loses a file after it was opened: the scan fails mid-report.
     let session = f.session().await;
     std::fs::remove_file(f.snapshot_dir().join("user_events/part-0.parquet")).expect("rm");
-    let err = snapmetrics::report::write(&session, &Default::default(), &target, &[])
+    let err = snapmetrics::output::report::write(&session, &Default::default(), &target, &[])
         .await
         .expect_err("fails");
     assert!(!err.to_string().is_empty());

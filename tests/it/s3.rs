@@ -11,11 +11,11 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto::Builder as ConnBuilder;
 use s3s::auth::SimpleAuth;
 use s3s::service::S3ServiceBuilder;
+use snapmetrics::engine::session::{Session, SessionOptions};
 use snapmetrics::generate::{GenerateOptions, generate};
-use snapmetrics::publish::Destination;
-use snapmetrics::session::{Session, SessionOptions};
-use snapmetrics::snapshot::{self, Snapshot};
-use snapmetrics::store::{S3Options, Store};
+use snapmetrics::output::publish::Destination;
+use snapmetrics::source::snapshot::{self, Snapshot};
+use snapmetrics::source::store::{S3Options, Store};
 use tokio::net::TcpListener;
 
 const KEY: &str = "snapmetrics-test";
@@ -177,7 +177,7 @@ async fn report_from_s3_equals_report_from_disk() {
 
     let local_session =
         open(&Store::open(&local.path().display().to_string()).expect("local")).await;
-    snapmetrics::report::write(
+    snapmetrics::output::report::write(
         &local_session,
         &Default::default(),
         &out.path().join("local"),
@@ -188,7 +188,7 @@ async fn report_from_s3_equals_report_from_disk() {
 
     let before = server.requests();
     let s3_session = open(&server.store("s3://exports/exports")).await;
-    snapmetrics::report::write(
+    snapmetrics::output::report::write(
         &s3_session,
         &Default::default(),
         &out.path().join("s3"),
@@ -236,7 +236,7 @@ async fn report_to_s3_is_complete_when_the_manifest_is_there() {
     server.bucket("reports");
     let session = open(&Store::open(&local.path().display().to_string()).expect("local")).await;
     let target = server.store("s3://reports/daily");
-    snapmetrics::report::write(
+    snapmetrics::output::report::write(
         &session,
         &Default::default(),
         Destination::Prefix(target.clone()),
@@ -281,7 +281,7 @@ async fn report_to_s3_is_complete_when_the_manifest_is_there() {
             .join("users/part-00000.parquet"),
     )
     .expect("rm");
-    let err = snapmetrics::report::write(
+    let err = snapmetrics::output::report::write(
         &session,
         &Default::default(),
         Destination::Prefix(target),

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use serde_json::{Value, json};
-use snapmetrics::serve::{Api, ApiConfig, Auth};
-use snapmetrics::session::SessionOptions;
+use snapmetrics::api::{Api, ApiConfig, Auth};
+use snapmetrics::engine::session::SessionOptions;
 use tokio::sync::oneshot;
 
 use crate::customer::{scenario, user_1, user_2};
@@ -47,7 +47,7 @@ impl Server {
             .expect("bind");
         let address = listener.local_addr().expect("address");
         let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(snapmetrics::serve::serve(listener, api, async move {
+        tokio::spawn(snapmetrics::api::serve(listener, api, async move {
             let _ = stopped.await;
         }));
         Server {

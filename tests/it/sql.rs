@@ -1,6 +1,6 @@
 //! The SQL surface: read-only, secrets never registered, PII only on request.
 
-use snapmetrics::session::SessionOptions;
+use snapmetrics::engine::session::SessionOptions;
 
 use crate::fixtures::{Fixture, csv, users};
 

@@ -1,5 +1,5 @@
 -- calendar_months(month_start, month, is_complete): built in Rust by snapmetrics
--- (src/calendar.rs), SQL here, materialised once. Calendar months (UTC) from the first
+-- (src/engine/calendar.rs), SQL here, materialised once. Calendar months (UTC) from the first
 -- clean signup's month to the month containing as_of.
 WITH bounds AS (
     SELECT

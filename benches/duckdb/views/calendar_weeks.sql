@@ -1,5 +1,5 @@
 -- calendar_weeks(week_start, week_index, is_complete): snapmetrics builds this table in
--- Rust (src/calendar.rs); here it is SQL, materialised once like there. Weeks (Monday
+-- Rust (src/engine/calendar.rs); here it is SQL, materialised once like there. Weeks (Monday
 -- starts, UTC) from the first clean signup's week to the week containing as_of; a week
 -- is complete when it ended at or before as_of.
 WITH bounds AS (

@@ -1,4 +1,4 @@
--- DuckDB copy of queries/views/user_events_checked.sql (sha256 2655db2773e80db4), written by
+-- DuckDB copy of queries/views/user_events_checked.sql (sha256 036a33195d9f529b), written by
 -- benches/duckdb/mirror.py: edit queries/views/user_events_checked.sql and re-run it, not this file.
 -- user_events, each row tagged with the first check it fails, or NULL.
 --   duplicate_id        a second row with the same id; the earliest event_timestamp stays
@@ -8,7 +8,7 @@
 --   before_signup_week  the event's week is before the user's signup week
 -- Only ids that occur more than once are ranked: user_events_duplicate_ids (computed
 -- once per session: SELECT id FROM user_events GROUP BY id HAVING count(*) > 1, found by
--- src/duplicates.rs in one or two scans of the id column) is far cheaper than sorting
+-- src/engine/duplicates.rs in one or two scans of the id column) is far cheaper than sorting
 -- every event by id.
 WITH ranked AS (
     SELECT e.*, 1 AS dq_copy

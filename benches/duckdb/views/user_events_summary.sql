@@ -1,11 +1,11 @@
--- DuckDB copy of queries/views/user_events_summary.sql (sha256 ba19f938fa6407ea), written by
+-- DuckDB copy of queries/views/user_events_summary.sql (sha256 d59122b5c1f7982e), written by
 -- benches/duckdb/mirror.py: edit queries/views/user_events_summary.sql and re-run it, not this file.
 -- user_events counted per (user, local week, local month, data-quality check): every
 -- event, those of the default engagement types (login, dashboard_access: the session
 -- computes this once, for every question; engagement_weeks.sql reads the events
 -- themselves for other --event-types) and logins. Retention, MAU and data_quality.csv read events through this, so a
 -- report checks and aggregates the largest table once (the session computes it on first
--- use and keeps it; see ON_FIRST_USE in src/session.rs). dq_check NULL: the clean rows.
+-- use and keeps it; Kind::OnFirstUse in src/engine/catalogue.rs). dq_check NULL: the clean rows.
 SELECT
     user_id,
     event_week,

@@ -11,12 +11,12 @@ use object_store::ObjectStoreExt;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::engine::session::{Filters, Session, TransactionsSource};
 use crate::error::{Error, Result};
 use crate::metrics::METRICS;
+use crate::output::publish::{Destination, publish};
 use crate::output::{self, Format};
-use crate::publish::{Destination, publish};
-use crate::session::{Filters, Session, TransactionsSource};
-use crate::snapshot::relative_parts;
+use crate::source::snapshot::relative_parts;
 
 /// Extra copies a report can carry besides its CSV files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -62,7 +62,7 @@ struct Tool {
 struct SnapshotFacts<'a> {
     id: &'a str,
     as_of: String,
-    as_of_source: crate::snapshot::AsOfSource,
+    as_of_source: crate::source::snapshot::AsOfSource,
 }
 
 #[derive(Debug, Serialize)]
@@ -131,10 +131,13 @@ pub async fn write(
     }
 
     if formats.contains(&ReportFormat::Html) {
-        let page = crate::html::render(&crate::html::Header::of(session, filters), &results)?;
-        staging.put_bytes(crate::html::FILE, page.as_bytes())?;
+        let page = crate::output::html::render(
+            &crate::output::html::Header::of(session, filters),
+            &results,
+        )?;
+        staging.put_bytes(crate::output::html::FILE, page.as_bytes())?;
         files.push(OutputFile {
-            file: crate::html::FILE.to_string(),
+            file: crate::output::html::FILE.to_string(),
             // The page shows every row of every metric.
             rows: results
                 .iter()
@@ -205,7 +208,7 @@ fn for_csv(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<(SchemaRef, Ve
 
 /// The SHA-256 of every view and metric query, so a number can be tied to its SQL.
 fn query_hashes() -> Vec<QueryHash> {
-    let mut hashes: Vec<QueryHash> = crate::catalogue::sql_by_name()
+    let mut hashes: Vec<QueryHash> = crate::engine::catalogue::sql_by_name()
         .chain(METRICS.iter().map(|m| (m.name, m.sql)))
         .map(|(name, sql)| QueryHash {
             name: name.to_string(),

@@ -20,9 +20,9 @@ use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectMeta;
 
 use crate::error::{Error, Result};
-use crate::schema::{Kind, Presence, TableSpec, Visibility, normalise_extra};
-use crate::snapshot::{Snapshot, TableFiles, relative_parts};
-use crate::store::Store;
+use crate::source::schema::{Kind, Presence, TableSpec, Visibility, normalise_extra};
+use crate::source::snapshot::{Snapshot, TableFiles, relative_parts};
+use crate::source::store::Store;
 
 /// How many footers are fetched at once (matters on S3, harmless locally).
 const FOOTER_CONCURRENCY: usize = 16;
@@ -147,7 +147,7 @@ pub async fn register(
     let extras: Vec<Field> = extras.into_iter().map(|(_, f)| f).collect();
 
     let partitions = partition_columns(store, snapshot, files, &extras, spec)?;
-    let file_schema = crate::schema::exposed_schema(spec, &extras, include_pii);
+    let file_schema = crate::source::schema::exposed_schema(spec, &extras, include_pii);
 
     let url = ListingTableUrl::parse(store.url_of(&files.location, files.is_dir))
         .map_err(|e| Error::query(format!("table '{}'", files.name), e))?;
@@ -174,14 +174,14 @@ pub async fn register(
 }
 
 /// The table as the session sees it: a column (extra or Hive key) named like one the
-/// session derives from this table ([`crate::session::derived_names`]) is renamed
+/// session derives from this table ([`crate::engine::session::derived_names`]) is renamed
 /// `source_<name>` by a projection over the scan, which costs nothing at run time.
 fn rename_derived(
     ctx: &SessionContext,
     name: &str,
     table: Arc<dyn TableProvider>,
 ) -> Result<Arc<dyn TableProvider>> {
-    let derived = crate::session::derived_names(name);
+    let derived = crate::engine::session::derived_names(name);
     let schema = table.schema();
     let taken: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
     if !taken.iter().any(|n| derived.contains(n)) {
@@ -238,7 +238,7 @@ async fn read_footer(
     let cache = ctx.runtime_env().cache_manager.get_file_metadata_cache();
     let object_store = store.object_store().clone();
     let owned = meta.clone();
-    let (schema, rows, metadata) = crate::contain::contained(async move {
+    let (schema, rows, metadata) = crate::engine::contain::contained(async move {
         let footer = DFParquetMetadata::new(object_store.as_ref(), &owned)
             .with_file_metadata_cache(Some(cache));
         let metadata = footer.fetch_metadata().await?;

@@ -4,11 +4,11 @@ use datafusion::arrow::array::{Array, Int64Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::SchemaRef;
 use serde::Serialize;
 
+use crate::engine::session::{Filters, Session};
 use crate::error::{Error, Result};
 use crate::metrics::METRICS;
-use crate::session::{Filters, Session};
 
-const RECONCILIATION: &str = include_str!("../queries/reconciliation.sql");
+const RECONCILIATION: &str = include_str!("../../queries/reconciliation.sql");
 
 /// One data-quality count.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

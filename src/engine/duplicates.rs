@@ -226,7 +226,7 @@ async fn merged_repeats(
         return Ok(None);
     };
     let merged = Arc::new(SortPreservingMergeExec::new(ordering, plan));
-    crate::contain::contained(async move {
+    crate::engine::contain::contained(async move {
         let mut stream = merged.execute(0, task)?;
         let mut last = None;
         let mut repeated = Vec::new();
@@ -270,7 +270,7 @@ async fn each_partition<S: Scan>(
     let mut tasks = Vec::with_capacity(partitions);
     for partition in 0..partitions {
         let stream = plan.execute(partition, task.clone())?;
-        tasks.push(crate::contain::contained(run(stream, new())));
+        tasks.push(crate::engine::contain::contained(run(stream, new())));
     }
     futures::future::try_join_all(tasks).await
 }

@@ -20,14 +20,14 @@ use datafusion::prelude::{
 use futures::{Stream, StreamExt};
 use serde::Serialize;
 
-use crate::calendar::{self, Calendar, LocalTime};
-use crate::catalogue::{CLEAN_VIEW, Kind, VIEWS};
+use crate::engine::calendar::{self, Calendar, LocalTime};
+use crate::engine::catalogue::{CLEAN_VIEW, Kind, VIEWS};
+use crate::engine::memo::{Kept, OnFirstUse};
 use crate::error::{Error, Result};
-use crate::memo::{Kept, OnFirstUse};
-use crate::schema::{self, TableSpec, Visibility};
-use crate::snapshot::{AsOf, AsOfSource, Snapshot};
-use crate::store::Store;
-use crate::table::{self, SourceTable};
+use crate::source::schema::{self, TableSpec, Visibility};
+use crate::source::snapshot::{AsOf, AsOfSource, Snapshot};
+use crate::source::store::Store;
+use crate::source::table::{self, SourceTable};
 
 /// Which copy of the transaction facts `transactions_all` reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
@@ -386,7 +386,7 @@ impl Session {
             (source, _) => source,
         };
         let context = format!("computing '{name}'");
-        let found = crate::duplicates::find(&self.ctx, scanned).await;
+        let found = crate::engine::duplicates::find(&self.ctx, scanned).await;
         let ids = match found {
             Ok(ids) => ids,
             Err(error) => return Err(self.diagnose(error, &context).await),
@@ -556,7 +556,7 @@ impl Session {
     /// with sort-merge joins, which can, before the failure is reported.
     pub async fn collect(&self, df: DataFrame, context: &str) -> Result<Vec<RecordBatch>> {
         let retry = df.clone();
-        let error = match crate::contain::contained(df.collect()).await {
+        let error = match crate::engine::contain::contained(df.collect()).await {
             Ok(batches) => return Ok(batches),
             Err(error) => error,
         };
@@ -572,7 +572,7 @@ impl Session {
         }
         let (mut state, plan) = retry.into_parts();
         state.config_mut().options_mut().optimizer.prefer_hash_join = false;
-        match crate::contain::contained(DataFrame::new(state, plan).collect()).await {
+        match crate::engine::contain::contained(DataFrame::new(state, plan).collect()).await {
             Ok(batches) => Ok(batches),
             // The query did not fit; that the re-plan failed too, in whatever way (the
             // sort-merge join has panicked in tiny pools), is not news to the user.
@@ -593,7 +593,7 @@ impl Session {
         context: &str,
     ) -> Result<impl Stream<Item = Result<RecordBatch>> + Unpin + '_> {
         let batches = match df.execute_stream().await {
-            Ok(batches) => crate::contain::contained_stream(batches),
+            Ok(batches) => crate::engine::contain::contained_stream(batches),
             Err(error) => return Err(self.diagnose(error, context).await),
         };
         let context = context.to_string();
@@ -658,7 +658,7 @@ impl Session {
     async fn read_whole(&self, file: &object_store::path::Path) -> datafusion::error::Result<()> {
         let url = self.store.url_of(file, false);
         let ctx = self.ctx.clone();
-        crate::contain::contained(async move {
+        crate::engine::contain::contained(async move {
             let df = ctx.read_parquet(url, ParquetReadOptions::default()).await?;
             let mut stream = df.execute_stream().await?;
             while let Some(batch) = stream.next().await {

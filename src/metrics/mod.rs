@@ -1,11 +1,14 @@
 //! The metric definitions: SQL files in `queries/`, embedded at build time and run with
 //! the session's parameters bound.
 
+pub mod check;
+pub mod customer;
+
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 
+use crate::engine::session::{Filters, Session};
 use crate::error::{Error, Result};
-use crate::session::{Filters, Session};
 
 /// One metric: a name (its report file is `<name>.csv`) and the SQL file defining it.
 #[derive(Debug, Clone, Copy)]
@@ -21,7 +24,7 @@ macro_rules! metric {
         Metric {
             name: $name,
             file: concat!($name, ".sql"),
-            sql: include_str!(concat!("../queries/", $name, ".sql")),
+            sql: include_str!(concat!("../../queries/", $name, ".sql")),
         }
     };
 }

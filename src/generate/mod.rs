@@ -26,7 +26,7 @@ use rand_pcg::Pcg64Mcg;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::schema::timestamp_utc;
+use crate::source::schema::timestamp_utc;
 
 /// Users per chunk: the unit of parallel work and of RNG seeding.
 const CHUNK_USERS: u64 = 20_000;
@@ -197,8 +197,8 @@ pub fn generate(
     });
     let manifest = serde_json::to_vec_pretty(&manifest)
         .map_err(|e| Error::invalid("manifest", e.to_string()))?;
-    write_file(&dir.join(crate::snapshot::MANIFEST_FILE), &manifest)?;
-    write_file(&dir.join(crate::snapshot::SUCCESS_MARKER), b"")?;
+    write_file(&dir.join(crate::source::snapshot::MANIFEST_FILE), &manifest)?;
+    write_file(&dir.join(crate::source::snapshot::SUCCESS_MARKER), b"")?;
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)
 }

@@ -20,11 +20,11 @@ use datafusion::error::DataFusionError;
 use datafusion::prelude::DataFrame;
 use serde::Serialize;
 
+use crate::engine::session::{Filters, Session};
 use crate::error::{Error, Result};
-use crate::session::{Filters, Session};
 
 /// The record's definition; see its header comment.
-pub const SQL: &str = include_str!("../queries/customer.sql");
+pub const SQL: &str = include_str!("../../queries/customer.sql");
 
 /// Resolves a tokenized id to `users.id` through the clean mapping, so a token that is
 /// excluded there (unmapped, mapped twice) finds nobody, as it does for the metrics.

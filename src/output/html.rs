@@ -18,9 +18,9 @@ use chrono::{DateTime, Utc};
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
 
+use crate::engine::session::{Filters, Session, TransactionsSource};
 use crate::error::{Error, Result};
-use crate::session::{Filters, Session, TransactionsSource};
-use crate::snapshot::AsOfSource;
+use crate::source::snapshot::AsOfSource;
 use chart::{BLUE, Bar, Figure, GREEN, Marker, ORANGE, Series, Size, VERMILLION};
 use data::{Activation, Check, Data, Month, Step};
 use text::{escape, percent, ratio, thousands};

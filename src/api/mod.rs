@@ -40,11 +40,11 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio::sync::{OnceCell, Semaphore};
 
-use crate::customer::CustomerIndex;
+use crate::engine::session::{Filters, Session};
 use crate::error::{Error, ErrorKind, Result};
 use crate::metrics;
-use crate::session::{Filters, Session};
-use crate::snapshot;
+use crate::metrics::customer::CustomerIndex;
+use crate::source::snapshot;
 
 /// Environment variable with the comma-separated bearer tokens that may read the API.
 pub const TOKENS_ENV: &str = "SNAPMETRICS_API_TOKENS";

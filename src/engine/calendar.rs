@@ -24,7 +24,7 @@ use datafusion::logical_expr::{
 };
 
 use crate::error::{Error, Result};
-use crate::schema::timestamp_utc;
+use crate::source::schema::timestamp_utc;
 
 /// Parses an IANA zone name (`--tz`).
 pub fn parse_zone(name: &str) -> Result<Tz> {

@@ -13,7 +13,7 @@ use object_store::{ObjectMeta, ObjectStoreExt};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::store::Store;
+use crate::source::store::Store;
 
 pub const SUCCESS_MARKER: &str = "_SUCCESS";
 pub const MANIFEST_FILE: &str = "_manifest.json";

@@ -14,8 +14,8 @@ use object_store::{ObjectStoreExt, PutPayload};
 use std::io::Write;
 
 use crate::error::{Error, Result};
-use crate::snapshot::relative_parts;
-use crate::store::{S3Options, Store};
+use crate::source::snapshot::relative_parts;
+use crate::source::store::{S3Options, Store};
 
 /// The name of the file written last, whose presence marks a complete report.
 pub const MANIFEST: &str = "manifest.json";

@@ -3,6 +3,10 @@
 //! so a result never has to fit in memory (an aligned table does, and is bounded by the
 //! session's memory pool).
 
+pub mod html;
+pub mod publish;
+pub mod report;
+
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 

@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use crate::session::TransactionsSource;
+use crate::engine::session::TransactionsSource;
 
 /// How the session registers a view.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -47,7 +47,7 @@ macro_rules! view {
         View {
             name: $name,
             file: $file,
-            sql: include_str!(concat!("../queries/", $file)),
+            sql: include_str!(concat!("../../queries/", $file)),
             kind: $kind,
         }
     };
@@ -147,7 +147,7 @@ pub fn sql_by_name() -> impl Iterator<Item = (&'static str, &'static str)> {
 pub fn mirror_json() -> String {
     let metrics: Vec<&str> = crate::metrics::METRICS.iter().map(|m| m.file).collect();
     let document = serde_json::json!({
-        "_comment": "written by `cargo test` from src/catalogue.rs (SNAPMETRICS_UPDATE_CATALOGUE=1 rewrites it); do not edit",
+        "_comment": "written by `cargo test` from src/engine/catalogue.rs (SNAPMETRICS_UPDATE_CATALOGUE=1 rewrites it); do not edit",
         "metrics": metrics,
         "views": VIEWS,
     });
