@@ -154,11 +154,18 @@ impl FilterArgs {
                 .collect(),
             bank: self.bank.clone(),
         };
+        // The library names the filters; the command line names its flags.
         filters.validate().map_err(|e| match e {
-            Error::InvalidArgument { what, reason } => Error::InvalidArgument {
-                what: format!("--{}", what.replace('/', "/--").replace(' ', "-")),
-                reason,
-            },
+            Error::InvalidArgument { what, reason } => {
+                let flag = match what.as_str() {
+                    "from" => "--from",
+                    "to" => "--to",
+                    "from/to" => "--from/--to",
+                    "event types" => "--event-types",
+                    other => other,
+                };
+                Error::invalid(flag, reason)
+            }
             other => other,
         })?;
         Ok(filters)

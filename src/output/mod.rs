@@ -12,12 +12,10 @@ use std::sync::{Arc, Mutex};
 
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::util::pretty::pretty_format_batches_with_schema;
 use datafusion::error::DataFusionError;
 use datafusion::execution::memory_pool::MemoryReservation;
 use datafusion::parquet::arrow::ArrowWriter;
-use datafusion::parquet::errors::ParquetError;
 use futures::{Stream, StreamExt};
 
 use crate::error::{Error, Result};
@@ -135,8 +133,7 @@ impl<W: Write + Send> Encoder<W> {
                 EncoderKind::Json(datafusion::arrow::json::LineDelimitedWriter::new(out))
             }
             Format::Parquet => EncoderKind::Parquet(
-                ArrowWriter::try_new(out, schema.clone(), None)
-                    .map_err(|e| parquet_failed(&io, e))?,
+                ArrowWriter::try_new(out, schema.clone(), None).map_err(|e| failed(&io, e))?,
             ),
         };
         Ok(Encoder {
@@ -154,14 +151,10 @@ impl<W: Write + Send> Encoder<W> {
             }
             EncoderKind::Csv(writer, wrote) => {
                 *wrote = true;
-                writer.write(&batch).map_err(|e| arrow_failed(&self.io, e))
+                writer.write(&batch).map_err(|e| failed(&self.io, e))
             }
-            EncoderKind::Json(writer) => {
-                writer.write(&batch).map_err(|e| arrow_failed(&self.io, e))
-            }
-            EncoderKind::Parquet(writer) => writer
-                .write(&batch)
-                .map_err(|e| parquet_failed(&self.io, e)),
+            EncoderKind::Json(writer) => writer.write(&batch).map_err(|e| failed(&self.io, e)),
+            EncoderKind::Parquet(writer) => writer.write(&batch).map_err(|e| failed(&self.io, e)),
         }
     }
 
@@ -170,7 +163,7 @@ impl<W: Write + Send> Encoder<W> {
         let mut out = match self.kind {
             EncoderKind::Table(batches, mut out) => {
                 let table = pretty_format_batches_with_schema(self.schema.clone(), &batches)
-                    .map_err(|e| arrow_failed(io, e))?;
+                    .map_err(|e| failed(io, e))?;
                 writeln!(out, "{table}").map_err(|e| Error::io("output", e))?;
                 out
             }
@@ -179,40 +172,25 @@ impl<W: Write + Send> Encoder<W> {
                 if !wrote {
                     writer
                         .write(&RecordBatch::new_empty(self.schema.clone()))
-                        .map_err(|e| arrow_failed(io, e))?;
+                        .map_err(|e| failed(io, e))?;
                 }
                 writer.into_inner()
             }
             EncoderKind::Json(mut writer) => {
-                writer.finish().map_err(|e| arrow_failed(io, e))?;
+                writer.finish().map_err(|e| failed(io, e))?;
                 writer.into_inner()
             }
-            EncoderKind::Parquet(writer) => {
-                writer.into_inner().map_err(|e| parquet_failed(io, e))?
-            }
+            EncoderKind::Parquet(writer) => writer.into_inner().map_err(|e| failed(io, e))?,
         };
         out.flush().map_err(|e| Error::io("output", e))
     }
 }
 
 /// An I/O failure the writer saw wins over the format writer's description of it.
-fn arrow_failed(io: &Mutex<Option<std::io::Error>>, error: ArrowError) -> Error {
+fn failed(io: &Mutex<Option<std::io::Error>>, error: impl Into<DataFusionError>) -> Error {
     match take(io) {
         Some(e) => Error::io("output", e),
-        None => Error::query(
-            "writing the output",
-            DataFusionError::ArrowError(Box::new(error), None),
-        ),
-    }
-}
-
-fn parquet_failed(io: &Mutex<Option<std::io::Error>>, error: ParquetError) -> Error {
-    match take(io) {
-        Some(e) => Error::io("output", e),
-        None => Error::query(
-            "writing the output",
-            DataFusionError::ParquetError(Box::new(error)),
-        ),
+        None => Error::query("writing the output", error.into()),
     }
 }
 

@@ -44,17 +44,10 @@ impl Destination {
         match self {
             Destination::Dir(out) => {
                 staging_dir(out)?;
-                if reading.is_local() {
-                    let store = PathBuf::from(format!("/{}", reading.root()));
-                    let out_abs = absolute(out);
-                    if out_abs.starts_with(&store) || store.starts_with(&out_abs) {
-                        return Err(refused(
-                            &self.display(),
-                            format!(
-                                "it overlaps the store '{}' being read; write the report outside the store",
-                                reading.location()
-                            ),
-                        ));
+                if let Some(store) = reading.local_dir() {
+                    let out = absolute(out);
+                    if out.starts_with(store) || store.starts_with(&out) {
+                        return Err(self.overlaps_store(reading));
                     }
                 }
                 check_replaceable_dir(out)
@@ -63,17 +56,21 @@ impl Destination {
                 if store.object_store_url() == reading.object_store_url()
                     && overlaps(store.root(), reading.root())
                 {
-                    return Err(refused(
-                        &self.display(),
-                        format!(
-                            "it overlaps the store '{}' being read; write the report outside the store",
-                            reading.location()
-                        ),
-                    ));
+                    return Err(self.overlaps_store(reading));
                 }
                 check_replaceable_prefix(store).await
             }
         }
+    }
+
+    fn overlaps_store(&self, reading: &Store) -> Error {
+        refused(
+            &self.display(),
+            format!(
+                "it overlaps the store '{}' being read; write the report outside the store",
+                reading.location()
+            ),
+        )
     }
 
     pub fn display(&self) -> String {
@@ -262,8 +259,15 @@ fn staging_dir(out: &Path) -> Result<PathBuf> {
             format!("'{}' exists and is not a folder", out.display()),
         ));
     }
-    Ok(parent.join(format!(".{name}.tmp-{}", std::process::id())))
+    Ok(parent.join(staging_name(&name, std::process::id())))
 }
+
+/// `.<name>.tmp-<pid>`: where process `pid` stages `name` (a report folder or a file).
+fn staging_name(name: &str, pid: u32) -> String {
+    format!(".{name}{STAGING}{pid}")
+}
+
+const STAGING: &str = ".tmp-";
 
 /// Removes the staging folder unless it was published.
 struct Cleanup<'a>(&'a Path, bool);
@@ -380,7 +384,7 @@ fn clean_stale(out: &Path) -> Result<()> {
     } else {
         parent
     };
-    let prefix = format!(".{}.tmp-", name.to_string_lossy());
+    let prefix = format!(".{}{STAGING}", name.to_string_lossy());
     let Ok(entries) = std::fs::read_dir(parent) else {
         return Ok(());
     };
@@ -450,7 +454,7 @@ impl AtomicFile {
             std::fs::create_dir_all(parent).map_err(|e| Error::io(parent.display(), e))?;
         }
         clean_stale(path)?;
-        let staging = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+        let staging = path.with_file_name(staging_name(&name, std::process::id()));
         let file = std::fs::File::create(&staging).map_err(|e| Error::io(path.display(), e))?;
         Ok(AtomicFile {
             path: path.to_path_buf(),

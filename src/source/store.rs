@@ -216,6 +216,11 @@ impl Store {
         })
     }
 
+    /// The directory of a local store (canonical: symbolic links resolved).
+    pub fn local_dir(&self) -> Option<&std::path::Path> {
+        self.dir.as_deref()
+    }
+
     pub fn is_local(&self) -> bool {
         self.base.as_str().starts_with("file:")
     }
