@@ -27,7 +27,7 @@ pub struct TablesArgs {
 
 pub async fn snapshots(args: SnapshotsArgs) -> anyhow::Result<ExitCode> {
     let store = args.store.open()?;
-    let (_, unusable) = snapshot::listing(&store).await?;
+    let (entries, unusable) = snapshot::list_with_unusable(&store).await?;
     for name in unusable {
         eprintln!(
             "snapmetrics: skipped folder '{}': its name has a control character or is not UTF-8; rename it to read it as a snapshot",
@@ -38,7 +38,7 @@ pub async fn snapshots(args: SnapshotsArgs) -> anyhow::Result<ExitCode> {
     let mut complete = Vec::new();
     let mut as_of = Vec::new();
     let mut source = Vec::new();
-    for entry in snapshot::list(&store).await? {
+    for entry in entries {
         // Only the cheap sources here; the data-derived as_of needs the snapshot opened.
         let manifest = snapshot::read_manifest(&store, &entry.id)
             .await

@@ -21,6 +21,8 @@ pub enum Kind {
         duplicate_ids: bool,
         /// `<table>_clean` is computed once and kept: nearly every query joins it.
         keep_clean: bool,
+        /// The columns the view adds beside `reads`' own (`*`), helpers included.
+        derives: &'static [&'static str],
     },
     /// `transactions_all`, when the session reads this copy of the facts.
     Transactions { source: TransactionsSource },
@@ -53,12 +55,18 @@ macro_rules! view {
     };
 }
 
-const fn checked(table: &'static str, reads: &'static str, keep_clean: bool) -> Kind {
+const fn checked(
+    table: &'static str,
+    reads: &'static str,
+    keep_clean: bool,
+    derives: &'static [&'static str],
+) -> Kind {
     Kind::Checked {
         table,
         reads,
         duplicate_ids: true,
         keep_clean,
+        derives,
     }
 }
 
@@ -67,7 +75,18 @@ pub const VIEWS: &[View] = &[
     view!(
         "users_checked",
         "views/users_checked.sql",
-        checked("users", "users", true)
+        checked(
+            "users",
+            "users",
+            true,
+            &[
+                "dq_copy",
+                "signup_date",
+                "cohort_week",
+                "signup_month",
+                "dq_check"
+            ]
+        )
     ),
     view!(
         "l0_user_tokenization_checked",
@@ -77,6 +96,7 @@ pub const VIEWS: &[View] = &[
             reads: "l0_user_tokenization",
             duplicate_ids: false,
             keep_clean: true,
+            derives: &["dq_first", "dq_check"],
         }
     ),
     view!(
@@ -96,17 +116,38 @@ pub const VIEWS: &[View] = &[
     view!(
         "transactions_checked",
         "views/transactions_checked.sql",
-        checked("transactions", "transactions_all", false)
+        checked(
+            "transactions",
+            "transactions_all",
+            false,
+            &[
+                "dq_copy",
+                "transaction_month",
+                "created_week",
+                "created_month",
+                "dq_check"
+            ]
+        )
     ),
     view!(
         "user_events_checked",
         "views/user_events_checked.sql",
-        checked("user_events", "user_events", false)
+        checked(
+            "user_events",
+            "user_events",
+            false,
+            &["dq_copy", "event_week", "event_month", "dq_check"]
+        )
     ),
     view!(
         "onboarding_responses_checked",
         "views/onboarding_responses_checked.sql",
-        checked("onboarding_responses", "onboarding_responses", true)
+        checked(
+            "onboarding_responses",
+            "onboarding_responses",
+            true,
+            &["dq_copy", "dq_first", "dq_check"]
+        )
     ),
     view!(
         "user_events_summary",
@@ -127,6 +168,21 @@ pub const VIEWS: &[View] = &[
         Kind::Filter
     ),
 ];
+
+/// The names the views give columns beside source table `table`'s own (`*`): a source
+/// column or Hive partition key of that table with one of these names is registered
+/// as `source_<name>`, so that the session's name means the session's value in every
+/// view, and the source's value stays queryable.
+pub fn derived_names(table: &str) -> impl Iterator<Item = &'static str> + '_ {
+    VIEWS
+        .iter()
+        .filter_map(move |view| match view.kind {
+            Kind::Checked { reads, derives, .. } if reads == table => Some(derives),
+            _ => None,
+        })
+        .flatten()
+        .copied()
+}
 
 /// `<table>_clean`: the rows of `<table>_checked` that pass every check.
 pub const CLEAN_VIEW: &str = "SELECT * EXCLUDE (dq_check) FROM {checked} WHERE dq_check IS NULL";

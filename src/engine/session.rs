@@ -124,26 +124,6 @@ impl Default for SessionOptions {
     }
 }
 
-/// The names the session's views give columns next to a source table's own (`*`):
-/// a source column or Hive partition key of that table with one of these names is
-/// registered as `source_<name>`, so that the session's name means the session's
-/// value in every view, and the source's value stays queryable.
-pub fn derived_names(table: &str) -> &'static [&'static str] {
-    match table {
-        "users" => &[
-            "signup_date",
-            "cohort_week",
-            "signup_month",
-            "dq_check",
-            "dq_copy",
-        ],
-        "user_events" => &["event_week", "event_month", "dq_check", "dq_copy"],
-        "onboarding_responses" => &["dq_check", "dq_copy", "dq_first"],
-        "l0_user_tokenization" => &["dq_check", "dq_first"],
-        _ => &[],
-    }
-}
-
 /// A snapshot registered for querying.
 pub struct Session {
     ctx: SessionContext,
@@ -296,6 +276,7 @@ impl Session {
                     reads,
                     duplicate_ids,
                     keep_clean,
+                    ..
                 } => {
                     if duplicate_ids {
                         self.register_duplicate_ids(reads, table, &params).await?;

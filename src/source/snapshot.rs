@@ -28,12 +28,19 @@ pub struct SnapshotEntry {
 
 /// Lists the store's snapshots, sorted by id (which is time order).
 pub async fn list(store: &Store) -> Result<Vec<SnapshotEntry>> {
+    Ok(list_with_unusable(store).await?.0)
+}
+
+/// [`list`], and the folders that cannot be snapshots (see [`listing`]), from one
+/// listing of the store.
+pub async fn list_with_unusable(store: &Store) -> Result<(Vec<SnapshotEntry>, Vec<String>)> {
+    let (ids, unusable) = listing(store).await?;
     let mut entries = Vec::new();
-    for id in ids(store).await? {
+    for id in ids {
         let complete = exists(store, &store.snapshot_prefix(&id).join(SUCCESS_MARKER)).await?;
         entries.push(SnapshotEntry { id, complete });
     }
-    Ok(entries)
+    Ok((entries, unusable))
 }
 
 /// The snapshot ids in the store, sorted: one listing, no per-snapshot request.

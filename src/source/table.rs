@@ -174,14 +174,14 @@ pub async fn register(
 }
 
 /// The table as the session sees it: a column (extra or Hive key) named like one the
-/// session derives from this table ([`crate::engine::session::derived_names`]) is renamed
+/// session derives from this table ([`crate::engine::catalogue::derived_names`]) is renamed
 /// `source_<name>` by a projection over the scan, which costs nothing at run time.
 fn rename_derived(
     ctx: &SessionContext,
     name: &str,
     table: Arc<dyn TableProvider>,
 ) -> Result<Arc<dyn TableProvider>> {
-    let derived = crate::engine::session::derived_names(name);
+    let derived: Vec<&str> = crate::engine::catalogue::derived_names(name).collect();
     let schema = table.schema();
     let taken: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
     if !taken.iter().any(|n| derived.contains(n)) {
