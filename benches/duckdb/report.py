@@ -12,7 +12,7 @@ queries/ translated by mirror.py, so both engines run the same queries. Views ar
 views, except those snapmetrics computes once per session and keeps in memory
 (session.json, written from src/engine/catalogue.rs), which are temporary tables here; each metric is one
 query, run in report order. The tables snapmetrics builds in Rust (calendar_weeks,
-calendar_months, onboarding_steps: views/calendar_*.sql, views/onboarding_steps.sql) are
+calendar_months, calendar_days, onboarding_steps: views/calendar_*.sql, views/onboarding_steps.sql) are
 built once, when the session opens, here too. The CSV files have the report's columns and formatting: dates YYYY-MM-DD,
 months YYYY-MM, rates and medians with 6 decimals (rounded half away from zero, like the
 Arrow float-to-decimal cast snapmetrics uses), empty for NULL, booleans true/false.
@@ -32,7 +32,10 @@ from pathlib import Path
 import duckdb
 
 HERE = Path(__file__).resolve().parent
-METRICS = ["cohort_retention", "activation", "onboarding_dropoff", "vanity_monthly", "data_quality"]
+# The report's files, in report order: the catalogue's list (session.json), never a second one.
+METRICS = [
+    Path(file).stem for file in json.loads((HERE / "session.json").read_text())["metrics"]
+]
 ENGAGEMENT_EVENT_TYPES = ["login", "dashboard_access"]
 
 
@@ -140,10 +143,8 @@ def register_views(con, transactions_source, inline_summaries=False):
     checked("onboarding_responses", "onboarding_responses_checked")
 
     # Built once at session start, as snapmetrics builds them (in Rust) when it opens.
-    for table in ["calendar_weeks", "calendar_months", "onboarding_steps"]:
+    for table in ["calendar_weeks", "calendar_months", "calendar_days", "onboarding_steps"]:
         con.execute(f"CREATE TEMP TABLE {table} AS {sql(f'views/{table}')}")
-    con.execute("CREATE TEMP TABLE engagement_event_types (event_type VARCHAR)")
-    con.executemany("INSERT INTO engagement_event_types VALUES (?)", [[t] for t in ENGAGEMENT_EVENT_TYPES])
 
     # Computed by the first query that reads them in snapmetrics; every report reads
     # them, so here they are computed once up front.
@@ -151,7 +152,7 @@ def register_views(con, transactions_source, inline_summaries=False):
     for name in [v["name"] for v in session["views"] if v["kind"] == "on_first_use"]:
         kind = "VIEW" if inline_summaries else "TEMP TABLE"
         con.execute(f"CREATE {kind} {name} AS {sql(f'views/{name}')}")
-    for name in ["report_users", "cohort_users", "cohort_weeks", "engagement_weeks"]:
+    for name in [v["name"] for v in session["views"] if v["kind"] == "filter"]:
         view(name, sql(f"views/{name}"))
 
 

@@ -1,4 +1,5 @@
--- user_events counted per (user, local week, local month, data-quality check): every
+-- user_events counted per (user, local date, data-quality check), with the date's local
+-- week and month beside it: every
 -- event, those of the default engagement types (login, dashboard_access: the session
 -- computes this once, for every question; engagement_weeks.sql reads the events
 -- themselves for other --event-types) and logins. Retention, MAU and data_quality.csv read events through this, so a
@@ -6,6 +7,7 @@
 -- use and keeps it; Kind::OnFirstUse in src/engine/catalogue.rs). dq_check NULL: the clean rows.
 SELECT
     user_id,
+    local_date(event_timestamp, $tz) AS event_date,
     event_week,
     event_month,
     dq_check,
@@ -13,4 +15,4 @@ SELECT
     count(*) FILTER (WHERE array_has($event_types, event_type)) AS engagement_events,
     count(*) FILTER (WHERE event_type = 'login') AS logins
 FROM user_events_checked
-GROUP BY user_id, event_week, event_month, dq_check
+GROUP BY user_id, local_date(event_timestamp, $tz), event_week, event_month, dq_check

@@ -28,9 +28,11 @@ pub struct SqlArgs {
 
 #[derive(Debug, Args)]
 pub struct MetricArgs {
-    /// cohort_retention, activation, onboarding_dropoff, vanity_monthly, data_quality,
-    /// or one vanity column: total_users, new_users, mau, transactions, unique_banks,
-    /// statement_uploads.
+    /// A report file's name without `.csv` (cohort_retention, activation,
+    /// onboarding_dropoff, vanity_monthly, data_quality, cohort_retention_unbounded,
+    /// cohort_retention_monthly, retention_curve, lifecycle_weekly, active_users_daily,
+    /// stickiness_monthly), or one vanity column: total_users, new_users, mau,
+    /// transactions, unique_banks, statement_uploads.
     name: String,
     #[command(flatten)]
     snapshot: SnapshotArgs,

@@ -301,7 +301,33 @@ impl Calendar {
         mem_table(schema, columns)
     }
 
-    /// `calendar_months(month_start, month, is_complete)`.
+    /// `calendar_days(day, month_start, is_complete)`: every day of every calendar month,
+    /// from the first of the first signup's month to the last of `as_of`'s month, so that
+    /// a month's days can be counted (stickiness) as well as a date's activity.
+    pub fn days(&self) -> Result<MemTable> {
+        let first_of = |d: NaiveDate| d.with_day(1).unwrap_or(d);
+        let first = first_of(self.first_day);
+        let end = first_of(Self::local_date(self.tz, self.as_of)) + Months::new(1);
+        let days: Vec<NaiveDate> = first.iter_days().take_while(|d| *d < end).collect();
+        let month_starts: Vec<NaiveDate> = days.iter().map(|d| first_of(*d)).collect();
+        let complete: BooleanArray = days
+            .iter()
+            .map(|d| Some(self.complete(*d + Days::new(1))))
+            .collect();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("day", DataType::Date32, false),
+            Field::new("month_start", DataType::Date32, false),
+            Field::new("is_complete", DataType::Boolean, false),
+        ]));
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(dates(&days)),
+            Arc::new(dates(&month_starts)),
+            Arc::new(complete),
+        ];
+        mem_table(schema, columns)
+    }
+
+    /// `calendar_months(month_start, month, month_index, is_complete)`.
     pub fn months(&self) -> Result<MemTable> {
         let first_of = |d: NaiveDate| d.with_day(1).unwrap_or(d);
         let last = first_of(Self::local_date(self.tz, self.as_of));
@@ -322,11 +348,13 @@ impl Calendar {
         let schema = Arc::new(Schema::new(vec![
             Field::new("month_start", DataType::Date32, false),
             Field::new("month", DataType::Utf8, false),
+            Field::new("month_index", DataType::Int64, false),
             Field::new("is_complete", DataType::Boolean, false),
         ]));
         let columns: Vec<ArrayRef> = vec![
             Arc::new(dates(&starts)),
             Arc::new(labels),
+            Arc::new(Int64Array::from_iter_values(0..starts.len() as i64)),
             Arc::new(complete),
         ];
         mem_table(schema, columns)

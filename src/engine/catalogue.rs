@@ -167,6 +167,8 @@ pub const VIEWS: &[View] = &[
         "views/engagement_weeks.sql",
         Kind::Filter
     ),
+    view!("engagement_days", "views/engagement_days.sql", Kind::Filter),
+    view!("cohort_retained", "views/cohort_retained.sql", Kind::Filter),
 ];
 
 /// The names the views give columns beside source table `table`'s own (`*`): a source

@@ -319,7 +319,8 @@ impl Session {
         Ok(())
     }
 
-    /// `calendar_weeks` and `calendar_months` from the first clean signup to `as_of`, and
+    /// `calendar_weeks`, `calendar_months` and `calendar_days` from the first clean signup
+    /// to `as_of`, and
     /// `onboarding_steps` to the greatest clean `total_steps`.
     async fn register_calendars(&self) -> Result<()> {
         let first_signup = self
@@ -332,6 +333,7 @@ impl Session {
         };
         register(&self.ctx, "calendar_weeks", Arc::new(calendar.weeks()?))?;
         register(&self.ctx, "calendar_months", Arc::new(calendar.months()?))?;
+        register(&self.ctx, "calendar_days", Arc::new(calendar.days()?))?;
 
         let max_steps = self
             .single_value("SELECT max(total_steps) FROM onboarding_responses_clean")

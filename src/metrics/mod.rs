@@ -30,12 +30,18 @@ macro_rules! metric {
 }
 
 /// Every metric, in report order.
-pub const METRICS: [Metric; 5] = [
+pub const METRICS: [Metric; 11] = [
     metric!("cohort_retention"),
     metric!("activation"),
     metric!("onboarding_dropoff"),
     metric!("vanity_monthly"),
     metric!("data_quality"),
+    metric!("cohort_retention_unbounded"),
+    metric!("cohort_retention_monthly"),
+    metric!("retention_curve"),
+    metric!("lifecycle_weekly"),
+    metric!("active_users_daily"),
+    metric!("stickiness_monthly"),
 ];
 
 /// The metric whose columns [`VANITY_COLUMNS`] are.

@@ -2,7 +2,7 @@
 //! snapshot's Parquet files (no SQL, no DataFusion session), and compared row by row;
 //! and the generator's determinism, which makes such a comparison reproducible.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fs::File;
 use std::iter;
 use std::path::{Path, PathBuf};
@@ -66,6 +66,49 @@ async fn report_matches_a_plain_rust_computation() {
         "month,total_users,new_users,mau,transactions,unique_banks,statement_uploads,is_complete",
         &[],
         vanity_monthly(&facts),
+    );
+    let activity = Activity::of(&facts);
+    assert_report_file(
+        &report,
+        "cohort_retention_unbounded.csv",
+        "cohort_week,cohort_size,week_offset,retained_users,retention_rate,is_complete",
+        &["retention_rate"],
+        cohort_retention_unbounded(&facts, &activity),
+    );
+    assert_report_file(
+        &report,
+        "cohort_retention_monthly.csv",
+        "cohort_month,cohort_size,month_offset,retained_users,retention_rate,is_complete",
+        &["retention_rate"],
+        cohort_retention_monthly(&facts, &activity),
+    );
+    assert_report_file(
+        &report,
+        "retention_curve.csv",
+        "week_offset,cohorts,cohort_users,retained_users,retention_rate",
+        &["retention_rate"],
+        retention_curve(&facts, &activity),
+    );
+    assert_report_file(
+        &report,
+        "lifecycle_weekly.csv",
+        "week,active_users,new_users,returning_users,resurrecting_users,dormant_users,is_complete",
+        &[],
+        lifecycle_weekly(&facts, &activity),
+    );
+    assert_report_file(
+        &report,
+        "active_users_daily.csv",
+        "date,dau,wau,mau_30d,is_complete",
+        &[],
+        active_users_daily(&facts, &activity),
+    );
+    assert_report_file(
+        &report,
+        "stickiness_monthly.csv",
+        "month,days_active,users,users_at_least,is_complete",
+        &[],
+        stickiness_monthly(&facts, &activity),
     );
 }
 
@@ -462,6 +505,220 @@ fn vanity_monthly(facts: &Facts) -> Vec<Row> {
         ]
     })
     .collect()
+}
+
+/// The dates (UTC) on which each user engaged: an event of the default engagement set,
+/// or a statement upload on the date of its `created_at`.
+struct Activity {
+    dates: BTreeMap<i64, BTreeSet<NaiveDate>>,
+}
+
+impl Activity {
+    fn of(facts: &Facts) -> Self {
+        let mut dates: BTreeMap<i64, BTreeSet<NaiveDate>> = BTreeMap::new();
+        let events = facts
+            .events
+            .iter()
+            .filter(|e| ENGAGEMENT_EVENT_TYPES.contains(&e.event_type.as_str()))
+            .map(|e| (e.user_id, e.at));
+        let uploads = facts
+            .transactions
+            .iter()
+            .filter(|t| t.upload_session_id.is_some())
+            .map(|t| (t.user_id, t.created_at));
+        for (user, at) in events.chain(uploads) {
+            dates.entry(user).or_default().insert(at.date_naive());
+        }
+        Activity { dates }
+    }
+
+    /// Whether `user` engaged on a date in `first..end`.
+    fn active(&self, user: i64, first: NaiveDate, end: NaiveDate) -> bool {
+        self.dates
+            .get(&user)
+            .is_some_and(|dates| dates.range(first..end).next().is_some())
+    }
+
+    /// The users who engaged on a date in `first..end`.
+    fn users(&self, first: NaiveDate, end: NaiveDate) -> BTreeSet<i64> {
+        self.dates
+            .keys()
+            .copied()
+            .filter(|&user| self.active(user, first, end))
+            .collect()
+    }
+}
+
+fn cohort_retention_unbounded(facts: &Facts, activity: &Activity) -> Vec<Row> {
+    let last_week = week_of(facts.as_of);
+    let mut rows = Vec::new();
+    for (cohort, members) in facts.cohorts() {
+        for (offset, week) in weeks(cohort, last_week).enumerate() {
+            let retained = members
+                .iter()
+                .filter(|&&user| activity.active(user, week, NaiveDate::MAX))
+                .count();
+            rows.push(vec![
+                cohort.to_string(),
+                members.len().to_string(),
+                offset.to_string(),
+                retained.to_string(),
+                rate(retained, members.len()),
+                facts.ended_by_as_of(week + Days::new(7)).to_string(),
+            ]);
+        }
+    }
+    rows
+}
+
+fn cohort_retention_monthly(facts: &Facts, activity: &Activity) -> Vec<Row> {
+    let mut cohorts: BTreeMap<NaiveDate, Vec<i64>> = BTreeMap::new();
+    for (&id, created_at) in &facts.users {
+        cohorts
+            .entry(month_of(created_at.date_naive()))
+            .or_default()
+            .push(id);
+    }
+    let (Some(&first), Some(&last)) = (cohorts.keys().next(), cohorts.keys().next_back()) else {
+        return Vec::new();
+    };
+    let as_of_month = month_of(facts.as_of.date_naive());
+    let mut rows = Vec::new();
+    for cohort in calendar_months(first, last) {
+        let members = cohorts.get(&cohort).map_or(&[][..], Vec::as_slice);
+        for (offset, month) in calendar_months(cohort, as_of_month).enumerate() {
+            let end = month + Months::new(1);
+            let retained = members
+                .iter()
+                .filter(|&&user| activity.active(user, month, end))
+                .count();
+            rows.push(vec![
+                cohort.format("%Y-%m").to_string(),
+                members.len().to_string(),
+                offset.to_string(),
+                retained.to_string(),
+                rate(retained, members.len()),
+                facts.ended_by_as_of(end).to_string(),
+            ]);
+        }
+    }
+    rows
+}
+
+fn retention_curve(facts: &Facts, activity: &Activity) -> Vec<Row> {
+    // week_offset -> (cohorts, cohort users, retained users), complete cells only.
+    let mut offsets: BTreeMap<usize, (usize, usize, usize)> = BTreeMap::new();
+    let last_week = week_of(facts.as_of);
+    for (cohort, members) in facts.cohorts() {
+        if members.is_empty() {
+            continue;
+        }
+        for (offset, week) in weeks(cohort, last_week).enumerate() {
+            if !facts.ended_by_as_of(week + Days::new(7)) {
+                continue;
+            }
+            let end = week + Days::new(7);
+            let retained = members
+                .iter()
+                .filter(|&&user| activity.active(user, week, end))
+                .count();
+            let cell = offsets.entry(offset).or_default();
+            cell.0 += 1;
+            cell.1 += members.len();
+            cell.2 += retained;
+        }
+    }
+    offsets
+        .into_iter()
+        .map(|(offset, (cohorts, users, retained))| {
+            vec![
+                offset.to_string(),
+                cohorts.to_string(),
+                users.to_string(),
+                retained.to_string(),
+                rate(retained, users),
+            ]
+        })
+        .collect()
+}
+
+fn lifecycle_weekly(facts: &Facts, activity: &Activity) -> Vec<Row> {
+    let first_signup = facts.users.values().min().expect("the snapshot has users");
+    let all_weeks: Vec<NaiveDate> = weeks(week_of(*first_signup), week_of(facts.as_of)).collect();
+    let active_in = |week: NaiveDate| activity.users(week, week + Days::new(7));
+    let mut seen: BTreeSet<i64> = BTreeSet::new();
+    let mut previous: BTreeSet<i64> = BTreeSet::new();
+    let mut rows = Vec::new();
+    for week in all_weeks {
+        let active = active_in(week);
+        let new = active.difference(&seen).count();
+        let returning = active.intersection(&previous).count();
+        let resurrecting = active
+            .iter()
+            .filter(|user| !previous.contains(user) && seen.contains(user))
+            .count();
+        let dormant = previous.difference(&active).count();
+        rows.push(vec![
+            week.to_string(),
+            active.len().to_string(),
+            new.to_string(),
+            returning.to_string(),
+            resurrecting.to_string(),
+            dormant.to_string(),
+            facts.ended_by_as_of(week + Days::new(7)).to_string(),
+        ]);
+        seen.extend(&active);
+        previous = active;
+    }
+    rows
+}
+
+fn active_users_daily(facts: &Facts, activity: &Activity) -> Vec<Row> {
+    let first_signup = facts.users.values().min().expect("the snapshot has users");
+    first_signup
+        .date_naive()
+        .iter_days()
+        .take_while(|day| *day <= facts.as_of.date_naive())
+        .map(|day| {
+            let next = day + Days::new(1);
+            let within = |days: u64| activity.users(next - Days::new(days), next).len();
+            vec![
+                day.to_string(),
+                within(1).to_string(),
+                within(7).to_string(),
+                within(30).to_string(),
+                facts.ended_by_as_of(next).to_string(),
+            ]
+        })
+        .collect()
+}
+
+fn stickiness_monthly(facts: &Facts, activity: &Activity) -> Vec<Row> {
+    let first_signup = facts.users.values().min().expect("the snapshot has users");
+    let mut rows = Vec::new();
+    for month in calendar_months(
+        month_of(first_signup.date_naive()),
+        month_of(facts.as_of.date_naive()),
+    ) {
+        let end = month + Months::new(1);
+        let active_dates: Vec<usize> = activity
+            .dates
+            .values()
+            .map(|dates| dates.range(month..end).count())
+            .filter(|&n| n > 0)
+            .collect();
+        let days_in_month = (end - month).num_days() as usize;
+        for n in 1..=days_in_month {
+            rows.push(vec![
+                month.format("%Y-%m").to_string(),
+                n.to_string(),
+                active_dates.iter().filter(|&&d| d == n).count().to_string(),
+                active_dates.iter().filter(|&&d| d >= n).count().to_string(),
+                facts.ended_by_as_of(end).to_string(),
+            ]);
+        }
+    }
+    rows
 }
 
 /// The one onboarding row of each user that has one.

@@ -1,5 +1,6 @@
 //! One integration-test binary; fixtures are built in code, in temporary stores.
 
+mod activity;
 mod cli;
 mod customer;
 mod differential;

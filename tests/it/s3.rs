@@ -250,11 +250,17 @@ async fn report_to_s3_is_complete_when_the_manifest_is_there() {
         names,
         [
             "activation.csv",
+            "active_users_daily.csv",
             "cohort_retention.csv",
+            "cohort_retention_monthly.csv",
+            "cohort_retention_unbounded.csv",
             "data_quality.csv",
+            "lifecycle_weekly.csv",
             "manifest.json",
             "onboarding_dropoff.csv",
-            "vanity_monthly.csv"
+            "retention_curve.csv",
+            "stickiness_monthly.csv",
+            "vanity_monthly.csv",
         ]
     );
     let staged: Vec<PathBuf> = std::fs::read_dir(server.root.path().join("reports/daily"))

@@ -1,4 +1,4 @@
--- calendar_months(month_start, month, is_complete): built in Rust by snapmetrics
+-- calendar_months(month_start, month, month_index, is_complete): built in Rust by snapmetrics
 -- (src/engine/calendar.rs), SQL here, materialised once. Calendar months (UTC) from the first
 -- clean signup's month to the month containing as_of.
 WITH bounds AS (
@@ -11,6 +11,7 @@ WITH bounds AS (
 SELECT
     CAST(m.month_start AS DATE) AS month_start,
     strftime(m.month_start, '%Y-%m') AS month,
+    row_number() OVER (ORDER BY m.month_start) - 1 AS month_index,
     CAST(m.month_start + INTERVAL 1 MONTH AS TIMESTAMP) <= local_time(getvariable('as_of'))
         AS is_complete
 FROM bounds,

@@ -1,7 +1,7 @@
--- DuckDB copy of queries/views/transactions_summary.sql (sha256 198c72512d0257bd), written by
+-- DuckDB copy of queries/views/transactions_summary.sql (sha256 c4dbd32927ae5251), written by
 -- benches/duckdb/mirror.py: edit queries/views/transactions_summary.sql and re-run it, not this file.
 -- transactions_all counted per (user, account, statement upload, month of the
--- transaction, local week and month of the upload, data-quality check). Retention,
+-- transaction, local date, week and month of the upload, data-quality check). Retention,
 -- the vanity transaction columns and data_quality.csv read transactions through this,
 -- so a report checks the table once (computed on first use, like user_events_summary).
 -- dq_check NULL: the clean rows.
@@ -10,9 +10,11 @@ SELECT
     account,
     upload_session_id,
     transaction_month,
+    local_date(created_at) AS created_date,
     created_week,
     created_month,
     dq_check,
     count(*) AS transactions
 FROM transactions_checked
-GROUP BY user_id, account, upload_session_id, transaction_month, created_week, created_month, dq_check
+GROUP BY user_id, account, upload_session_id, transaction_month,
+    local_date(created_at), created_week, created_month, dq_check
