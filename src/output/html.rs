@@ -21,8 +21,11 @@ use datafusion::arrow::datatypes::SchemaRef;
 use crate::engine::session::{Filters, Session, TransactionsSource};
 use crate::error::{Error, Result};
 use crate::source::snapshot::AsOfSource;
-use chart::{BLUE, Bar, Figure, GREEN, Marker, ORANGE, Series, Size, VERMILLION};
-use data::{Activation, Check, Data, Month, Step};
+use chart::{
+    BLUE, Bar, Figure, GREEN, Marker, ORANGE, Period, SKY, Series, Size, Unit, VERMILLION,
+    hundredths_of_percent,
+};
+use data::{Activation, Check, CurvePoint, Data, Day, LifecycleWeek, Month, Step, StickyMonth};
 use text::{escape, percent, ratio, thousands};
 
 /// The file name the report writes the page to.
@@ -93,6 +96,11 @@ fn write_page(out: &mut String, header: &Header<'_>, data: &Data) -> fmt::Result
     write_contents(out)?;
     write_summary(out, data)?;
     heatmap::write_retention(out, &data.cohorts)?;
+    write_curve(out, &data.curve, &data.curve_on_or_after)?;
+    write_monthly_retention(out, &data.monthly_cohorts)?;
+    write_lifecycle(out, &data.lifecycle)?;
+    write_active_users(out, &data.days)?;
+    write_stickiness(out, &data.stickiness)?;
     write_users(out, &data.months)?;
     write_transactions(out, &data.months)?;
     write_monthly_table(out, &data.months)?;
@@ -167,6 +175,11 @@ fn write_contents(out: &mut String) -> fmt::Result {
         out,
         "<nav class=\"contents\" aria-label=\"Contents\">\
          <a href=\"#retention\">Retention</a>\
+         <a href=\"#retention-curve\">Retention curve</a>\
+         <a href=\"#monthly-retention\">Monthly cohorts</a>\
+         <a href=\"#lifecycle\">Lifecycle</a>\
+         <a href=\"#active-users\">Active users</a>\
+         <a href=\"#stickiness\">Stickiness</a>\
          <a href=\"#users\">Users</a>\
          <a href=\"#transactions\">Transactions</a>\
          <a href=\"#monthly\">Monthly figures</a>\
@@ -227,6 +240,270 @@ fn column(months: &[Month], value: fn(&Month) -> i64) -> Vec<i64> {
     months.iter().map(value).collect()
 }
 
+fn month_periods(months: &[Month]) -> Vec<Period> {
+    months
+        .iter()
+        .map(|m| Period::new(m.month.clone(), m.complete))
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------
+// Activity: the retention curves, monthly cohorts, lifecycle, active users, stickiness.
+
+fn write_curve(out: &mut String, curve: &[CurvePoint], on_or_after: &[CurvePoint]) -> fmt::Result {
+    writeln!(
+        out,
+        "<section id=\"retention-curve\">\n<h2>Retention curve</h2>"
+    )?;
+    writeln!(
+        out,
+        "<p class=\"note\">Per week since signup, the share of users engaged in that week \
+         (<code>retention_curve.csv</code>) and in that week or any later one (the same sums \
+         over <code>cohort_retention_unbounded.csv</code>): all cohorts whose week was over \
+         at as_of, weighted by their size.</p>"
+    )?;
+    if curve.is_empty() {
+        return writeln!(
+            out,
+            "<p class=\"empty\">No week since signup is over yet.</p>\n</section>"
+        );
+    }
+    let rates = |points: &[CurvePoint]| -> Vec<i64> {
+        curve
+            .iter()
+            .map(|c| {
+                points
+                    .iter()
+                    .find(|p| p.offset == c.offset)
+                    .and_then(|p| ratio(p.retained, p.users))
+                    .map_or(0, hundredths_of_percent)
+            })
+            .collect()
+    };
+    let series = [
+        Series {
+            id: "curve-on",
+            name: "engaged in the week",
+            colour: BLUE,
+            marker: Marker::Circle,
+            values: rates(curve),
+        },
+        Series {
+            id: "curve-on-or-after",
+            name: "engaged in the week or later",
+            colour: ORANGE,
+            marker: Marker::Square,
+            values: rates(on_or_after),
+        },
+    ];
+    chart::write_legend(out, &series, "weeks since signup along the axis")?;
+    let periods: Vec<Period> = curve
+        .iter()
+        .map(|c| {
+            Period::new(c.offset.to_string(), true).with_tooltip(format!(
+                "week {} ({} cohorts)",
+                c.offset,
+                thousands(c.cohorts)
+            ))
+        })
+        .collect();
+    out.push_str("<figure>");
+    let figure = Figure {
+        id: "retention-curve-chart",
+        label: "Retention by week since signup, in the week and on or after it",
+        size: Size::Wide,
+        unit: Unit::Percent,
+    };
+    chart::write_line_chart(out, &figure, &periods, &series)?;
+    writeln!(out, "</figure>\n</section>")
+}
+
+fn write_monthly_retention(out: &mut String, cohorts: &[data::Cohort]) -> fmt::Result {
+    writeln!(
+        out,
+        "<section id=\"monthly-retention\">\n<h2>Monthly cohorts</h2>"
+    )?;
+    writeln!(
+        out,
+        "<p class=\"note\">Each row is a signup month and its users; each column a month \
+         since signup. A cell is the share of the cohort active in that month, in percent \
+         (<code>cohort_retention_monthly.csv</code>).</p>"
+    )?;
+    heatmap::write_heatmap(
+        out,
+        "monthly-retention-heatmap",
+        cohorts,
+        heatmap::Period::Month,
+    )?;
+    writeln!(out, "</section>")
+}
+
+fn write_lifecycle(out: &mut String, weeks: &[LifecycleWeek]) -> fmt::Result {
+    writeln!(
+        out,
+        "<section id=\"lifecycle\">\n<h2>Lifecycle per week</h2>"
+    )?;
+    writeln!(
+        out,
+        "<p class=\"note\">The week's active users as new (their first active week, even \
+         when it is not their signup week), returning (active the week before too) and \
+         resurrecting (back after a gap), stacked; below the axis, the users active the \
+         week before who were not this week (dormant). Lighter bars: week not over at \
+         as_of (<code>lifecycle_weekly.csv</code>).</p>"
+    )?;
+    let column = |value: fn(&LifecycleWeek) -> i64| weeks.iter().map(value).collect();
+    let up = [
+        Series {
+            id: "lifecycle-new",
+            name: "new",
+            colour: GREEN,
+            marker: Marker::Square,
+            values: column(|w| w.new_users),
+        },
+        Series {
+            id: "lifecycle-returning",
+            name: "returning",
+            colour: BLUE,
+            marker: Marker::Square,
+            values: column(|w| w.returning),
+        },
+        Series {
+            id: "lifecycle-resurrecting",
+            name: "resurrecting",
+            colour: SKY,
+            marker: Marker::Square,
+            values: column(|w| w.resurrecting),
+        },
+    ];
+    let dormant = Series {
+        id: "lifecycle-dormant",
+        name: "dormant",
+        colour: VERMILLION,
+        marker: Marker::Square,
+        values: column(|w| w.dormant),
+    };
+    let legend: Vec<&Series<'_>> = up.iter().chain([&dormant]).collect();
+    chart::write_swatches(out, &legend)?;
+    let periods: Vec<Period> = weeks
+        .iter()
+        .map(|w| Period::new(w.week.clone(), w.complete))
+        .collect();
+    out.push_str("<figure>");
+    let figure = Figure {
+        id: "lifecycle-chart",
+        label: "New, returning, resurrecting and dormant users per week",
+        size: Size::Wide,
+        unit: Unit::Count,
+    };
+    chart::write_stacked_bars(out, &figure, &periods, &up, Some(&dormant))?;
+    writeln!(out, "</figure>\n</section>")
+}
+
+fn write_active_users(out: &mut String, days: &[Day]) -> fmt::Result {
+    writeln!(
+        out,
+        "<section id=\"active-users\">\n<h2>Daily, weekly and monthly active users</h2>"
+    )?;
+    writeln!(
+        out,
+        "<p class=\"note\">Per date, users active on it (DAU), on any of the 7 days ending on \
+         it (WAU) and on any of the 30 days ending on it (MAU, 30 days) \
+         (<code>active_users_daily.csv</code>).</p>"
+    )?;
+    let column = |value: fn(&Day) -> i64| days.iter().map(value).collect();
+    let series = [
+        Series {
+            id: "mau-30d",
+            name: "MAU (30 days)",
+            colour: BLUE,
+            marker: Marker::Circle,
+            values: column(|d| d.mau_30d),
+        },
+        Series {
+            id: "wau",
+            name: "WAU (7 days)",
+            colour: ORANGE,
+            marker: Marker::Square,
+            values: column(|d| d.wau),
+        },
+        Series {
+            id: "dau",
+            name: "DAU",
+            colour: GREEN,
+            marker: Marker::Diamond,
+            values: column(|d| d.dau),
+        },
+    ];
+    chart::write_legend(out, &series, "dashed: date not over at as_of")?;
+    let periods: Vec<Period> = days
+        .iter()
+        .map(|d| Period::new(d.date.clone(), d.complete))
+        .collect();
+    out.push_str("<figure>");
+    let figure = Figure {
+        id: "active-users-chart",
+        label: "Daily, rolling weekly and rolling monthly active users",
+        size: Size::Wide,
+        unit: Unit::Count,
+    };
+    chart::write_line_chart(out, &figure, &periods, &series)?;
+    writeln!(out, "</figure>\n</section>")
+}
+
+/// One histogram per month, the last complete one open: `<details>` shows the others
+/// without a script.
+fn write_stickiness(out: &mut String, months: &[StickyMonth]) -> fmt::Result {
+    writeln!(out, "<section id=\"stickiness\">\n<h2>Stickiness</h2>")?;
+    writeln!(
+        out,
+        "<p class=\"note\">Per month, how many users were active on exactly 1, 2, 3… of its \
+         days (<code>stickiness_monthly.csv</code>). The last month that is over is open; \
+         open any other below.</p>"
+    )?;
+    let open = months
+        .iter()
+        .rposition(|m| m.complete)
+        .or(months.len().checked_sub(1));
+    if months.is_empty() {
+        return writeln!(out, "<p class=\"empty\">No months.</p>\n</section>");
+    }
+    for (i, month) in months.iter().enumerate().rev() {
+        writeln!(
+            out,
+            "<details class=\"month\"{}><summary>{}{} · {} active users</summary>",
+            if Some(i) == open { " open" } else { "" },
+            escape(&month.month),
+            if month.complete { "" } else { " (not over)" },
+            thousands(month.active)
+        )?;
+        let periods: Vec<Period> = (1..=month.users.len())
+            .map(|n| {
+                let days = if n == 1 { "day" } else { "days" };
+                Period::new(format!("{n} {days}"), month.complete)
+            })
+            .collect();
+        let series = Series {
+            id: "stickiness-users",
+            name: "users",
+            colour: BLUE,
+            marker: Marker::Square,
+            values: month.users.clone(),
+        };
+        let id = format!("stickiness-chart-{}", month.month);
+        let label = format!("Users by days active in {}", month.month);
+        let figure = Figure {
+            id: &id,
+            label: &label,
+            size: Size::Wide,
+            unit: Unit::Count,
+        };
+        out.push_str("<figure>");
+        chart::write_bar_chart(out, &figure, &periods, &series)?;
+        writeln!(out, "</figure>\n</details>")?;
+    }
+    writeln!(out, "</section>")
+}
+
 fn write_users(out: &mut String, months: &[Month]) -> fmt::Result {
     writeln!(out, "<section id=\"users\">\n<h2>Users per month</h2>")?;
     writeln!(
@@ -267,8 +544,9 @@ fn write_users(out: &mut String, months: &[Month]) -> fmt::Result {
         id: "users-chart",
         label: "Total, monthly active and new users per month",
         size: Size::Wide,
+        unit: Unit::Count,
     };
-    chart::write_line_chart(out, &figure, months, &series)?;
+    chart::write_line_chart(out, &figure, &month_periods(months), &series)?;
     writeln!(out, "</figure>\n</section>")
 }
 
@@ -298,12 +576,14 @@ fn write_transactions(out: &mut String, months: &[Month]) -> fmt::Result {
     };
     writeln!(out, "<div class=\"pair\">")?;
     writeln!(out, "<figure><figcaption>Transactions</figcaption>")?;
+    let periods = month_periods(months);
     let figure = Figure {
         id: "transactions-chart",
         label: "Transactions per month",
         size: Size::Half,
+        unit: Unit::Count,
     };
-    chart::write_bar_chart(out, &figure, months, &transactions)?;
+    chart::write_bar_chart(out, &figure, &periods, &transactions)?;
     writeln!(
         out,
         "</figure>\n<figure><figcaption>Unique banks</figcaption>"
@@ -312,8 +592,9 @@ fn write_transactions(out: &mut String, months: &[Month]) -> fmt::Result {
         id: "banks-chart",
         label: "Unique banks per month",
         size: Size::Half,
+        unit: Unit::Count,
     };
-    chart::write_line_chart(out, &figure, months, std::slice::from_ref(&banks))?;
+    chart::write_line_chart(out, &figure, &periods, std::slice::from_ref(&banks))?;
     writeln!(out, "</figure>\n</div>\n</section>")
 }
 

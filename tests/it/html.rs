@@ -82,6 +82,11 @@ async fn page_has_every_part_with_the_fixture_numbers() {
         "funnel-chart",
         "dropoff-chart",
         "quality-table",
+        "retention-curve-chart",
+        "monthly-retention-heatmap",
+        "lifecycle-chart",
+        "active-users-chart",
+        "stickiness-chart-2026-02",
     ] {
         assert!(html.contains(&format!("id=\"{id}\"")), "no #{id}");
     }
@@ -301,6 +306,74 @@ async fn page_shows_the_numbers_of_the_csv_files() {
             thousands(dropped)
         )));
     }
+
+    // The activity parts: every lifecycle count, every monthly cell, the curve's rates,
+    // every stickiness count; the daily lines have too many points to mark, so only
+    // their chart is there.
+    for row in csv(&report, "lifecycle_weekly.csv") {
+        let partial = if row[6] == "true" {
+            String::new()
+        } else {
+            " (not over at as_of)".to_string()
+        };
+        for (column, name) in [
+            (2, "new"),
+            (3, "returning"),
+            (4, "resurrecting"),
+            (5, "dormant"),
+        ] {
+            let bar = format!(
+                "<title>{}{partial}: {} {name}</title>",
+                row[0],
+                thousands(int(&row[column]))
+            );
+            assert!(html.contains(&bar), "no lifecycle bar {bar}");
+        }
+    }
+    let monthly = csv(&report, "cohort_retention_monthly.csv");
+    for row in &monthly {
+        let cell = format!(
+            "title=\"{} cohort, month {}: {} of {} users (",
+            row[0],
+            row[2],
+            thousands(int(&row[3])),
+            thousands(int(&row[1]))
+        );
+        assert!(html.contains(&cell), "no monthly cell {cell}");
+    }
+    assert_eq!(html.matches(" cohort, month ").count(), monthly.len());
+    for row in csv(&report, "retention_curve.csv") {
+        let rate: f64 = row[4].parse().expect("rate");
+        let point = format!(
+            "<title>week {} ({} cohorts): {:.1}% engaged in the week</title>",
+            row[0],
+            thousands(int(&row[1])),
+            (rate * 10_000.0).round() / 100.0
+        );
+        assert!(html.contains(&point), "no curve point {point}");
+    }
+    let stickiness = csv(&report, "stickiness_monthly.csv");
+    for row in &stickiness {
+        let days = int(&row[1]);
+        let partial = if row[4] == "true" {
+            ""
+        } else {
+            " (not over at as_of)"
+        };
+        let bar = format!(
+            "<title>{days} {}{partial}: {} users</title>",
+            if days == 1 { "day" } else { "days" },
+            thousands(int(&row[2]))
+        );
+        assert!(html.contains(&bar), "no stickiness bar {bar} ({})", row[0]);
+        if days == 1 {
+            assert!(html.contains(&format!(
+                "{} active users</summary>",
+                thousands(int(&row[3]))
+            )));
+        }
+    }
+    assert!(html.contains("id=\"active-users-chart\""));
 
     for row in csv(&report, "data_quality.csv") {
         let line = format!(

@@ -17,11 +17,20 @@ pub struct Data {
     pub steps: Vec<Step>,
     pub months: Vec<Month>,
     pub checks: Vec<Check>,
+    pub monthly_cohorts: Vec<Cohort>,
+    /// `retention_curve.csv`.
+    pub curve: Vec<CurvePoint>,
+    /// The same weighted mean over `cohort_retention_unbounded.csv`: the sums of its
+    /// complete cells of non-empty cohorts, per week offset.
+    pub curve_on_or_after: Vec<CurvePoint>,
+    pub lifecycle: Vec<LifecycleWeek>,
+    pub days: Vec<Day>,
+    pub stickiness: Vec<StickyMonth>,
 }
 
-/// One row of the heatmap: a signup week, its size and its cells by week offset.
+/// One row of a heatmap: a signup week or month, its size and its cells by offset.
 pub struct Cohort {
-    pub week: String,
+    pub label: String,
     pub size: i64,
     pub cells: BTreeMap<i64, Cell>,
 }
@@ -64,14 +73,67 @@ pub struct Check {
     pub rows: i64,
 }
 
+/// One week offset of a retention curve.
+pub struct CurvePoint {
+    pub offset: i64,
+    pub cohorts: i64,
+    pub users: i64,
+    pub retained: i64,
+}
+
+pub struct LifecycleWeek {
+    pub week: String,
+    pub new_users: i64,
+    pub returning: i64,
+    pub resurrecting: i64,
+    pub dormant: i64,
+    pub complete: bool,
+}
+
+pub struct Day {
+    pub date: String,
+    pub dau: i64,
+    pub wau: i64,
+    pub mau_30d: i64,
+    pub complete: bool,
+}
+
+/// One month of `stickiness_monthly.csv`: users by the number of days they were active.
+pub struct StickyMonth {
+    pub month: String,
+    /// `users[n - 1]`: users active on exactly `n` days.
+    pub users: Vec<i64>,
+    /// Users active on at least one day.
+    pub active: i64,
+    pub complete: bool,
+}
+
 impl Data {
     pub fn read(results: &[(&str, SchemaRef, Vec<RecordBatch>)]) -> Result<Self> {
         Ok(Data {
-            cohorts: read_cohorts(metric(results, "cohort_retention")?)?,
+            cohorts: read_cohorts(
+                metric(results, "cohort_retention")?,
+                "cohort_week",
+                "week_offset",
+            )?,
             activation: read_activation(metric(results, "activation")?)?,
             steps: read_steps(metric(results, "onboarding_dropoff")?)?,
             months: read_months(metric(results, "vanity_monthly")?)?,
             checks: read_checks(metric(results, "data_quality")?)?,
+            monthly_cohorts: read_cohorts(
+                metric(results, "cohort_retention_monthly")?,
+                "cohort_month",
+                "month_offset",
+            )?,
+            curve: read_curve(metric(results, "retention_curve")?)?,
+            curve_on_or_after: curve_of(&read_cohorts(
+                metric(results, "cohort_retention_unbounded")?,
+                "cohort_week",
+                "week_offset",
+            )?),
+            lifecycle: read_lifecycle(metric(results, "lifecycle_weekly")?)?,
+            days: read_days(metric(results, "active_users_daily")?)?,
+            stickiness: read_stickiness(metric(results, "stickiness_monthly")?)?,
         })
     }
 }
@@ -88,18 +150,18 @@ fn metric<'r>(
         .ok_or_else(|| Error::internal(FILE, format!("the metric '{name}' was not computed")))
 }
 
-fn read_cohorts(metric: Columns<'_>) -> Result<Vec<Cohort>> {
+fn read_cohorts(metric: Columns<'_>, cohort: &str, offset: &str) -> Result<Vec<Cohort>> {
     let mut cohorts: BTreeMap<String, Cohort> = BTreeMap::new();
     for batch in metric.batches {
-        let week = metric.texts(batch, "cohort_week")?;
+        let week = metric.texts(batch, cohort)?;
         let size = metric.ints(batch, "cohort_size")?;
-        let offset = metric.ints(batch, "week_offset")?;
+        let offset = metric.ints(batch, offset)?;
         let retained = metric.ints(batch, "retained_users")?;
         let rate = metric.floats(batch, "retention_rate")?;
         let complete = metric.flags(batch, "is_complete")?;
         for i in 0..batch.num_rows() {
             let cohort = cohorts.entry(week[i].clone()).or_insert_with(|| Cohort {
-                week: week[i].clone(),
+                label: week[i].clone(),
                 size: size[i],
                 cells: BTreeMap::new(),
             });
@@ -112,6 +174,124 @@ fn read_cohorts(metric: Columns<'_>) -> Result<Vec<Cohort>> {
         }
     }
     Ok(cohorts.into_values().collect())
+}
+
+fn read_curve(metric: Columns<'_>) -> Result<Vec<CurvePoint>> {
+    let mut points = Vec::new();
+    for batch in metric.batches {
+        let offset = metric.ints(batch, "week_offset")?;
+        let cohorts = metric.ints(batch, "cohorts")?;
+        let users = metric.ints(batch, "cohort_users")?;
+        let retained = metric.ints(batch, "retained_users")?;
+        for i in 0..batch.num_rows() {
+            points.push(CurvePoint {
+                offset: offset[i],
+                cohorts: cohorts[i],
+                users: users[i],
+                retained: retained[i],
+            });
+        }
+    }
+    points.sort_by_key(|p| p.offset);
+    Ok(points)
+}
+
+/// The weighted mean curve of `cohorts`: per offset, the sums over the complete cells of
+/// the non-empty cohorts (what `retention_curve.sql` computes from `cohort_retention`).
+fn curve_of(cohorts: &[Cohort]) -> Vec<CurvePoint> {
+    let mut points: BTreeMap<i64, CurvePoint> = BTreeMap::new();
+    for cohort in cohorts.iter().filter(|c| c.size > 0) {
+        for (&offset, cell) in cohort.cells.iter().filter(|(_, c)| c.complete) {
+            let point = points.entry(offset).or_insert(CurvePoint {
+                offset,
+                cohorts: 0,
+                users: 0,
+                retained: 0,
+            });
+            point.cohorts = point.cohorts.saturating_add(1);
+            point.users = point.users.saturating_add(cohort.size);
+            point.retained = point.retained.saturating_add(cell.retained);
+        }
+    }
+    points.into_values().collect()
+}
+
+fn read_lifecycle(metric: Columns<'_>) -> Result<Vec<LifecycleWeek>> {
+    let mut weeks = Vec::new();
+    for batch in metric.batches {
+        let week = metric.texts(batch, "week")?;
+        let new_users = metric.ints(batch, "new_users")?;
+        let returning = metric.ints(batch, "returning_users")?;
+        let resurrecting = metric.ints(batch, "resurrecting_users")?;
+        let dormant = metric.ints(batch, "dormant_users")?;
+        let complete = metric.flags(batch, "is_complete")?;
+        for i in 0..batch.num_rows() {
+            weeks.push(LifecycleWeek {
+                week: week[i].clone(),
+                new_users: new_users[i],
+                returning: returning[i],
+                resurrecting: resurrecting[i],
+                dormant: dormant[i],
+                complete: complete[i],
+            });
+        }
+    }
+    weeks.sort_by(|a, b| a.week.cmp(&b.week));
+    Ok(weeks)
+}
+
+fn read_days(metric: Columns<'_>) -> Result<Vec<Day>> {
+    let mut days = Vec::new();
+    for batch in metric.batches {
+        let date = metric.texts(batch, "date")?;
+        let dau = metric.ints(batch, "dau")?;
+        let wau = metric.ints(batch, "wau")?;
+        let mau_30d = metric.ints(batch, "mau_30d")?;
+        let complete = metric.flags(batch, "is_complete")?;
+        for i in 0..batch.num_rows() {
+            days.push(Day {
+                date: date[i].clone(),
+                dau: dau[i],
+                wau: wau[i],
+                mau_30d: mau_30d[i],
+                complete: complete[i],
+            });
+        }
+    }
+    days.sort_by(|a, b| a.date.cmp(&b.date));
+    Ok(days)
+}
+
+fn read_stickiness(metric: Columns<'_>) -> Result<Vec<StickyMonth>> {
+    let mut months: BTreeMap<String, StickyMonth> = BTreeMap::new();
+    for batch in metric.batches {
+        let month = metric.texts(batch, "month")?;
+        let days = metric.ints(batch, "days_active")?;
+        let users = metric.ints(batch, "users")?;
+        let at_least = metric.ints(batch, "users_at_least")?;
+        let complete = metric.flags(batch, "is_complete")?;
+        for i in 0..batch.num_rows() {
+            let entry = months
+                .entry(month[i].clone())
+                .or_insert_with(|| StickyMonth {
+                    month: month[i].clone(),
+                    users: Vec::new(),
+                    active: 0,
+                    complete: complete[i],
+                });
+            let Some(index) = usize::try_from(days[i]).ok().and_then(|n| n.checked_sub(1)) else {
+                return Err(metric.error("days_active", "is not a day count from 1"));
+            };
+            if entry.users.len() <= index {
+                entry.users.resize(index + 1, 0);
+            }
+            entry.users[index] = users[i];
+            if index == 0 {
+                entry.active = at_least[i];
+            }
+        }
+    }
+    Ok(months.into_values().collect())
 }
 
 fn read_activation(metric: Columns<'_>) -> Result<Activation> {

@@ -48,6 +48,23 @@ fn needs_light_text([r, g, b]: [u8; 3]) -> bool {
     (1.05 / (luminance + 0.05)) > ((luminance + 0.05) / 0.05)
 }
 
+/// Which cohorts a heatmap shows: signup weeks or signup months.
+#[derive(Clone, Copy)]
+pub enum Period {
+    Week,
+    Month,
+}
+
+impl Period {
+    fn name(self) -> &'static str {
+        match self {
+            Period::Week => "week",
+            Period::Month => "month",
+        }
+    }
+}
+
+/// The weekly cohort heatmap (`cohort_retention.csv`).
 pub fn write_retention(out: &mut String, cohorts: &[Cohort]) -> fmt::Result {
     writeln!(out, "<section id=\"retention\">\n<h2>Cohort retention</h2>")?;
     writeln!(
@@ -57,14 +74,25 @@ pub fn write_retention(out: &mut String, cohorts: &[Cohort]) -> fmt::Result {
          in that week, in percent. Hatched cells are weeks not over at as_of. Hover a \
          cell for the counts (<code>cohort_retention.csv</code>).</p>"
     )?;
-    write_heat_legend(out)?;
+    write_heatmap(out, "retention-heatmap", cohorts, Period::Week)?;
+    writeln!(out, "</section>")
+}
+
+/// A heatmap of `cohorts` by `period`, with its colour legend.
+pub fn write_heatmap(
+    out: &mut String,
+    id: &str,
+    cohorts: &[Cohort],
+    period: Period,
+) -> fmt::Result {
+    write_heat_legend(out, period)?;
     let columns = cohorts
         .iter()
         .filter_map(|c| c.cells.keys().next_back())
         .max()
         .map_or(0, |last| last.saturating_add(1));
     if cohorts.is_empty() {
-        return writeln!(out, "<p class=\"empty\">No cohorts.</p>\n</section>");
+        return writeln!(out, "<p class=\"empty\">No cohorts.</p>");
     }
     // On paper the table spans the page's width, so more weeks need a smaller font.
     let density = match columns {
@@ -74,7 +102,7 @@ pub fn write_retention(out: &mut String, cohorts: &[Cohort]) -> fmt::Result {
     };
     writeln!(
         out,
-        "<div class=\"scroll\">\n<table id=\"retention-heatmap\" class=\"heatmap{density}\">"
+        "<div class=\"scroll\">\n<table id=\"{id}\" class=\"heatmap{density}\">"
     )?;
     out.push_str("<thead><tr><th class=\"cohort\" scope=\"col\">Cohort</th>");
     out.push_str("<th class=\"size\" scope=\"col\">Users</th>");
@@ -86,32 +114,33 @@ pub fn write_retention(out: &mut String, cohorts: &[Cohort]) -> fmt::Result {
         write!(
             out,
             "<tr><th class=\"cohort\" scope=\"row\">{}</th><th class=\"size\">{}</th>",
-            escape(&cohort.week),
+            escape(&cohort.label),
             thousands(cohort.size)
         )?;
         for offset in 0..columns {
-            write_heat_cell(out, cohort, offset)?;
+            write_heat_cell(out, cohort, offset, period)?;
         }
         out.push_str("</tr>\n");
     }
-    writeln!(out, "</tbody>\n</table>\n</div>\n</section>")
+    writeln!(out, "</tbody>\n</table>\n</div>")
 }
 
-fn write_heat_cell(out: &mut String, cohort: &Cohort, offset: i64) -> fmt::Result {
+fn write_heat_cell(out: &mut String, cohort: &Cohort, offset: i64, period: Period) -> fmt::Result {
     let Some(cell) = cohort.cells.get(&offset) else {
         out.push_str("<td></td>");
         return Ok(());
     };
     let title = format!(
-        "{} cohort, week {offset}: {} of {} users ({}){}",
-        escape(&cohort.week),
+        "{} cohort, {} {offset}: {} of {} users ({}){}",
+        escape(&cohort.label),
+        period.name(),
         thousands(cell.retained),
         thousands(cohort.size),
         percent(cell.rate),
         if cell.complete {
-            ""
+            String::new()
         } else {
-            ", week not over at as_of"
+            format!(", {} not over at as_of", period.name())
         },
     );
     // An empty cohort (a week nobody signed up in) has no rate to colour.
@@ -139,7 +168,7 @@ fn write_heat_cell(out: &mut String, cohort: &Cohort, offset: i64) -> fmt::Resul
     )
 }
 
-fn write_heat_legend(out: &mut String) -> fmt::Result {
+fn write_heat_legend(out: &mut String, period: Period) -> fmt::Result {
     out.push_str("<div class=\"legend heat-legend\"><span>0%</span>");
     out.push_str(
         "<svg viewBox=\"0 0 200 12\" class=\"ramp\" aria-hidden=\"true\" \
@@ -155,11 +184,12 @@ fn write_heat_legend(out: &mut String) -> fmt::Result {
         )?;
     }
     out.push_str("</svg><span>100%</span>");
-    out.push_str(
-        "<span class=\"swatch partial\" aria-hidden=\"true\"></span><span>week not over \
-         at as_of</span></div>\n",
-    );
-    Ok(())
+    writeln!(
+        out,
+        "<span class=\"swatch partial\" aria-hidden=\"true\"></span><span>{} not over \
+         at as_of</span></div>",
+        period.name()
+    )
 }
 
 #[cfg(test)]
