@@ -69,6 +69,10 @@ pub enum Error {
     #[error("invalid {what}: {reason}")]
     InvalidArgument { what: String, reason: String },
 
+    /// A published report that cannot be read back (verify, diff).
+    #[error("report '{report}': {reason}")]
+    Report { report: String, reason: String },
+
     #[error(
         "snapshot '{snapshot}': no customer with {key} (unknown, or excluded by the data-quality checks); list valid ids with `snapmetrics sql \"SELECT id FROM users_clean\"` and tokens with `snapmetrics sql \"SELECT tokenized_user_id FROM l0_user_tokenization_clean\"`"
     )]
@@ -160,9 +164,10 @@ impl Error {
             | Error::MissingTable { .. }
             | Error::Column { .. }
             | Error::File { .. } => ErrorKind::BadSnapshot,
-            Error::ReadOnly { .. } | Error::Statement { .. } | Error::InvalidArgument { .. } => {
-                ErrorKind::BadArgument
-            }
+            Error::ReadOnly { .. }
+            | Error::Statement { .. }
+            | Error::InvalidArgument { .. }
+            | Error::Report { .. } => ErrorKind::BadArgument,
             Error::NoCompleteSnapshot { .. }
             | Error::SnapshotNotFound { .. }
             | Error::CustomerNotFound { .. } => ErrorKind::NotFound,

@@ -6,10 +6,11 @@
 //! (the DataFusion session, its catalogue of views, time functions and calendars),
 //! [`metrics`] (the metric definitions, the data-quality check, customer records),
 //! [`output`] (result formats, the report, atomic publishing, the HTML page),
-//! [`api`] (the HTTP API), [`cli`] (the command line) and [`generate`] (synthetic
+//! [`audit`] (published reports read back: verify, diff), [`api`] (the HTTP API), [`cli`] (the command line) and [`generate`] (synthetic
 //! snapshots).
 
 pub mod api;
+pub mod audit;
 pub mod cli;
 pub mod engine;
 pub mod error;

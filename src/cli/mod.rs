@@ -1,6 +1,7 @@
 //! The command line: argument structs and one `run` per subcommand. Only this module
 //! prints; everything it calls returns typed errors.
 
+mod audit;
 mod check;
 mod customer;
 mod generate;
@@ -43,6 +44,10 @@ pub enum Command {
     Check(check::CheckArgs),
     /// Write the metric report files (all together or none).
     Report(report::ReportArgs),
+    /// Check a published report against its manifest, its snapshot and a recomputation.
+    Verify(audit::VerifyArgs),
+    /// Compare two reports file by file and row by key.
+    Diff(audit::DiffArgs),
     /// Write a deterministic synthetic snapshot.
     Generate(generate::GenerateArgs),
     /// Print one customer's record (by id, or --token).
@@ -301,6 +306,8 @@ fn run_here(cli: Cli) -> ExitCode {
             Command::Sql(args) => query::sql(args).await,
             Command::Metric(args) => query::metric(args).await,
             Command::Report(args) => report::report(args).await,
+            Command::Verify(args) => audit::verify(args).await,
+            Command::Diff(args) => audit::diff(args).await,
             Command::Check(args) => check::check(args).await,
             Command::Generate(args) => generate::generate(args),
             Command::Customer(args) => customer::customer(args).await,

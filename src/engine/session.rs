@@ -18,7 +18,7 @@ use datafusion::prelude::{
     DataFrame, ParquetReadOptions, SQLOptions, SessionConfig, SessionContext,
 };
 use futures::{Stream, StreamExt};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::engine::calendar::{self, Calendar, LocalTime};
 use crate::engine::catalogue::{CLEAN_VIEW, Kind, VIEWS};
@@ -30,7 +30,7 @@ use crate::source::store::Store;
 use crate::source::table::{self, SourceTable};
 
 /// Which copy of the transaction facts `transactions_all` reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "snake_case")]
 pub enum TransactionsSource {
     /// `l1_transaction_facts` mapped through `l0_user_tokenization`.
@@ -41,7 +41,8 @@ pub enum TransactionsSource {
 
 /// The metric filters: one question's, bound as values into its query when it runs
 /// (never spliced into SQL), so one opened snapshot answers any number of filter sets.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Filters {
     pub from: Option<NaiveDate>,
     pub to: Option<NaiveDate>,

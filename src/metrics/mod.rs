@@ -10,39 +10,48 @@ use datafusion::arrow::datatypes::SchemaRef;
 use crate::engine::session::{Filters, Session};
 use crate::error::{Error, Result};
 
-/// One metric: a name (its report file is `<name>.csv`) and the SQL file defining it.
+/// One metric: a name (its report file is `<name>.csv`), the SQL file defining it, and
+/// the columns that identify a row (what `diff` matches rows by).
 #[derive(Debug, Clone, Copy)]
 pub struct Metric {
     pub name: &'static str,
     /// Below `queries/`.
     pub file: &'static str,
     pub sql: &'static str,
+    pub key: &'static [&'static str],
 }
 
 macro_rules! metric {
-    ($name:literal) => {
+    ($name:literal, $key:expr) => {
         Metric {
             name: $name,
             file: concat!($name, ".sql"),
             sql: include_str!(concat!("../../queries/", $name, ".sql")),
+            key: &$key,
         }
     };
 }
 
 /// Every metric, in report order.
 pub const METRICS: [Metric; 11] = [
-    metric!("cohort_retention"),
-    metric!("activation"),
-    metric!("onboarding_dropoff"),
-    metric!("vanity_monthly"),
-    metric!("data_quality"),
-    metric!("cohort_retention_unbounded"),
-    metric!("cohort_retention_monthly"),
-    metric!("retention_curve"),
-    metric!("lifecycle_weekly"),
-    metric!("active_users_daily"),
-    metric!("stickiness_monthly"),
+    metric!("cohort_retention", ["cohort_week", "week_offset"]),
+    metric!("activation", ["cohort_week"]),
+    metric!("onboarding_dropoff", ["cohort_week", "step"]),
+    metric!("vanity_monthly", ["month"]),
+    metric!("data_quality", ["table", "check"]),
+    metric!("cohort_retention_unbounded", ["cohort_week", "week_offset"]),
+    metric!("cohort_retention_monthly", ["cohort_month", "month_offset"]),
+    metric!("retention_curve", ["week_offset"]),
+    metric!("lifecycle_weekly", ["week"]),
+    metric!("active_users_daily", ["date"]),
+    metric!("stickiness_monthly", ["month", "days_active"]),
 ];
+
+/// The metric whose report file is `file` (`cohort_retention.csv`).
+pub fn by_file(file: &str) -> Option<&'static Metric> {
+    let name = file.strip_suffix(".csv")?;
+    METRICS.iter().find(|m| m.name == name)
+}
 
 /// The metric whose columns [`VANITY_COLUMNS`] are.
 const VANITY: &str = "vanity_monthly";

@@ -4,6 +4,7 @@
 //! session's memory pool).
 
 pub mod html;
+pub mod manifest;
 pub mod publish;
 pub mod report;
 
@@ -29,6 +30,8 @@ pub enum Format {
     Csv,
     /// Newline-delimited JSON objects.
     Json,
+    /// A Markdown (GitHub) table, for pasting into a ticket or a pull request.
+    Markdown,
     /// A Parquet file (binary; use --output).
     Parquet,
 }
@@ -110,6 +113,7 @@ enum EncoderKind<W: Write + Send> {
     Table(Vec<RecordBatch>, Capture<W>),
     Csv(datafusion::arrow::csv::Writer<Capture<W>>, bool),
     Json(datafusion::arrow::json::LineDelimitedWriter<Capture<W>>),
+    Markdown(Capture<W>, bool),
     Parquet(ArrowWriter<Capture<W>>),
 }
 
@@ -132,6 +136,7 @@ impl<W: Write + Send> Encoder<W> {
             Format::Json => {
                 EncoderKind::Json(datafusion::arrow::json::LineDelimitedWriter::new(out))
             }
+            Format::Markdown => EncoderKind::Markdown(out, false),
             Format::Parquet => EncoderKind::Parquet(
                 ArrowWriter::try_new(out, schema.clone(), None).map_err(|e| failed(&io, e))?,
             ),
@@ -154,6 +159,13 @@ impl<W: Write + Send> Encoder<W> {
                 writer.write(&batch).map_err(|e| failed(&self.io, e))
             }
             EncoderKind::Json(writer) => writer.write(&batch).map_err(|e| failed(&self.io, e)),
+            EncoderKind::Markdown(out, header) => {
+                if !*header {
+                    write_markdown_header(out, &self.schema)?;
+                    *header = true;
+                }
+                write_markdown_rows(out, &batch).map_err(|e| failed(&self.io, e))
+            }
             EncoderKind::Parquet(writer) => writer.write(&batch).map_err(|e| failed(&self.io, e)),
         }
     }
@@ -180,10 +192,50 @@ impl<W: Write + Send> Encoder<W> {
                 writer.finish().map_err(|e| failed(io, e))?;
                 writer.into_inner()
             }
+            EncoderKind::Markdown(mut out, header) => {
+                if !header {
+                    write_markdown_header(&mut out, &self.schema)?;
+                }
+                out
+            }
             EncoderKind::Parquet(writer) => writer.into_inner().map_err(|e| failed(io, e))?,
         };
         out.flush().map_err(|e| Error::io("output", e))
     }
+}
+
+fn write_markdown_header(out: &mut impl Write, schema: &SchemaRef) -> Result<()> {
+    let names: Vec<String> = schema
+        .fields()
+        .iter()
+        .map(|f| markdown_cell(f.name()))
+        .collect();
+    let rule: Vec<&str> = names.iter().map(|_| "---").collect();
+    writeln!(out, "| {} |\n| {} |", names.join(" | "), rule.join(" | "))
+        .map_err(|e| Error::io("output", e))
+}
+
+fn write_markdown_rows(out: &mut impl Write, batch: &RecordBatch) -> Result<(), DataFusionError> {
+    use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+    let options = FormatOptions::default().with_null("");
+    let formatters = batch
+        .columns()
+        .iter()
+        .map(|c| ArrayFormatter::try_new(c.as_ref(), &options))
+        .collect::<Result<Vec<_>, _>>()?;
+    for row in 0..batch.num_rows() {
+        let cells: Vec<String> = formatters
+            .iter()
+            .map(|f| markdown_cell(&f.value(row).to_string()))
+            .collect();
+        writeln!(out, "| {} |", cells.join(" | "))?;
+    }
+    Ok(())
+}
+
+/// A value as one Markdown table cell: pipes escaped, line breaks as spaces.
+fn markdown_cell(text: &str) -> String {
+    printable(&text.replace('|', "\\|").replace(['\n', '\r'], " ")).into_owned()
 }
 
 /// An I/O failure the writer saw wins over the format writer's description of it.

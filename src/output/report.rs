@@ -9,11 +9,13 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use futures::{StreamExt, TryStreamExt};
 use object_store::ObjectStoreExt;
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
-use crate::engine::session::{Filters, Session, TransactionsSource};
+use crate::engine::session::{Filters, Session};
 use crate::error::{Error, Result};
 use crate::metrics::METRICS;
+use crate::output::manifest::{
+    self, InputFile, Manifest, OutputFile, Settings, SnapshotFacts, Tool, query_hashes, sha256_hex,
+};
 use crate::output::publish::{Destination, publish};
 use crate::output::{self, Format};
 use crate::source::snapshot::relative_parts;
@@ -34,60 +36,12 @@ pub struct Written {
     pub files: Vec<OutputFile>,
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct OutputFile {
-    pub file: String,
-    pub rows: usize,
-    pub sha256: String,
-}
-
-#[derive(Debug, Serialize)]
-struct Manifest<'a> {
-    tool: Tool,
-    snapshot: SnapshotFacts<'a>,
-    settings: Settings<'a>,
-    filters: &'a Filters,
-    inputs: Vec<InputFile>,
-    queries: Vec<QueryHash>,
-    outputs: &'a [OutputFile],
-}
-
-#[derive(Debug, Serialize)]
-struct Tool {
-    name: &'static str,
-    version: &'static str,
-}
-
-#[derive(Debug, Serialize)]
-struct SnapshotFacts<'a> {
-    id: &'a str,
-    as_of: String,
-    as_of_source: crate::source::snapshot::AsOfSource,
-}
-
-#[derive(Debug, Serialize)]
-struct Settings<'a> {
-    tz: &'a str,
-    transactions_source: TransactionsSource,
-}
-
-#[derive(Debug, Serialize)]
-struct InputFile {
-    table: String,
-    path: String,
-    size: u64,
-    /// Local files: their SHA-256 (an mtime or inode would not survive a copy).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    sha256: Option<String>,
-    /// Object stores: the ETag, which costs no download.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    etag: Option<String>,
-}
-
-#[derive(Debug, Serialize)]
-struct QueryHash {
-    name: String,
-    sha256: String,
+/// A report computed in memory: every file's name and bytes, `manifest.json` last, and
+/// the outputs the manifest lists.
+#[derive(Debug)]
+pub struct Built {
+    pub files: Vec<(String, Vec<u8>)>,
+    pub outputs: Vec<OutputFile>,
 }
 
 /// Runs every metric with `filters` and publishes the files in `out`, replacing a
@@ -100,6 +54,20 @@ pub async fn write(
 ) -> Result<Written> {
     let destination = out.into();
     destination.check(session.store()).await?;
+    let built = build(session, filters, formats).await?;
+    publish(&destination, &built.files).await?;
+    Ok(Written {
+        files: built.outputs,
+    })
+}
+
+/// Computes every file of the report in memory, the manifest included, without
+/// publishing: what `write` publishes and what `verify` compares a published report with.
+pub async fn build(
+    session: &Session,
+    filters: &Filters,
+    formats: &[ReportFormat],
+) -> Result<Built> {
     let mut results = Vec::new();
     for metric in METRICS {
         let (schema, batches) = crate::metrics::run(session, metric.name, filters).await?;
@@ -135,7 +103,7 @@ pub async fn write(
             &crate::output::html::Header::of(session, filters),
             &results,
         )?;
-        staging.put_bytes(crate::output::html::FILE, page.as_bytes())?;
+        staging.put_bytes(crate::output::html::FILE, page.as_bytes());
         files.push(OutputFile {
             file: crate::output::html::FILE.to_string(),
             // The page shows every row of every metric.
@@ -144,38 +112,55 @@ pub async fn write(
                 .flat_map(|(_, _, b)| b)
                 .map(|b| b.num_rows())
                 .sum(),
-            sha256: hex(&Sha256::digest(page.as_bytes())),
+            sha256: sha256_hex(page.as_bytes()),
         });
     }
 
     let as_of = session.as_of();
     let manifest = Manifest {
-        tool: Tool {
-            name: env!("CARGO_PKG_NAME"),
-            version: env!("CARGO_PKG_VERSION"),
-        },
+        tool: Tool::this(),
         snapshot: SnapshotFacts {
-            id: &session.snapshot().id,
+            id: session.snapshot().id.clone(),
             as_of: as_of
                 .at
                 .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true),
             as_of_source: as_of.source,
         },
         settings: Settings {
-            tz: session.options().tz.name(),
+            tz: session.options().tz.name().to_string(),
             transactions_source: session.transactions_source(),
         },
-        filters,
+        filters: filters.clone(),
         inputs,
         queries: query_hashes(),
-        outputs: &files,
+        outputs: files,
     };
     let mut json = serde_json::to_vec_pretty(&manifest)
         .map_err(|e| Error::internal("writing manifest.json", e))?;
     json.push(b'\n');
-    staging.put_bytes("manifest.json", &json)?;
-    staging.publish(&destination).await?;
-    Ok(Written { files })
+    staging.put_bytes(manifest::FILE, &json);
+    Ok(Built {
+        files: staging.files,
+        outputs: manifest.outputs,
+    })
+}
+
+/// The formats a published report was written with, read from its outputs, so that a
+/// recomputation writes the same files.
+pub fn formats_of(outputs: &[OutputFile]) -> Vec<ReportFormat> {
+    let has = |suffix: &str| outputs.iter().any(|o| o.file.ends_with(suffix));
+    let mut formats = vec![ReportFormat::Csv];
+    formats.extend(
+        [
+            (".parquet", ReportFormat::Parquet),
+            (".json", ReportFormat::Json),
+            (crate::output::html::FILE, ReportFormat::Html),
+        ]
+        .into_iter()
+        .filter(|(suffix, _)| has(suffix))
+        .map(|(_, format)| format),
+    );
+    formats
 }
 
 /// Rates and medians as decimals with 6 places, as the report format requires.
@@ -206,19 +191,6 @@ fn for_csv(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<(SchemaRef, Ve
     Ok((csv_schema, converted))
 }
 
-/// The SHA-256 of every view and metric query, so a number can be tied to its SQL.
-fn query_hashes() -> Vec<QueryHash> {
-    let mut hashes: Vec<QueryHash> = crate::engine::catalogue::sql_by_name()
-        .chain(METRICS.iter().map(|m| (m.name, m.sql)))
-        .map(|(name, sql)| QueryHash {
-            name: name.to_string(),
-            sha256: hex(&Sha256::digest(sql.as_bytes())),
-        })
-        .collect();
-    hashes.sort_by(|a, b| a.name.cmp(&b.name));
-    hashes
-}
-
 /// Every input file's size and SHA-256, relative to the snapshot folder.
 async fn input_checksums(session: &Session) -> Result<Vec<InputFile>> {
     let store = session.store();
@@ -242,7 +214,7 @@ async fn input_checksums(session: &Session) -> Result<Vec<InputFile>> {
                         .bytes()
                         .await
                         .map_err(|e| store.error(e))?;
-                    let digest = tokio::task::spawn_blocking(move || hex(&Sha256::digest(&bytes)))
+                    let digest = tokio::task::spawn_blocking(move || sha256_hex(&bytes))
                         .await
                         .map_err(|e| Error::internal("checksumming an input", e))?;
                     Some(digest)
@@ -271,10 +243,6 @@ async fn input_checksums(session: &Session) -> Result<Vec<InputFile>> {
     Ok(inputs)
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// The report's files, built in memory and published together.
 #[derive(Default)]
 struct Outputs {
@@ -291,8 +259,8 @@ impl Outputs {
     ) -> Result<OutputFile> {
         let mut bytes = Vec::new();
         output::write(format, schema, batches, &mut bytes)?;
-        let sha256 = hex(&Sha256::digest(&bytes));
-        self.put_bytes(file, &bytes)?;
+        let sha256 = sha256_hex(&bytes);
+        self.put_bytes(file, &bytes);
         Ok(OutputFile {
             file: file.to_string(),
             rows: batches.iter().map(|b| b.num_rows()).sum(),
@@ -300,12 +268,7 @@ impl Outputs {
         })
     }
 
-    fn put_bytes(&mut self, file: &str, bytes: &[u8]) -> Result<()> {
+    fn put_bytes(&mut self, file: &str, bytes: &[u8]) {
         self.files.push((file.to_string(), bytes.to_vec()));
-        Ok(())
-    }
-
-    async fn publish(self, destination: &Destination) -> Result<()> {
-        publish(destination, &self.files).await
     }
 }

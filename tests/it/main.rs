@@ -1,6 +1,7 @@
 //! One integration-test binary; fixtures are built in code, in temporary stores.
 
 mod activity;
+mod audit;
 mod cli;
 mod customer;
 mod differential;
