@@ -150,14 +150,9 @@ impl Table {
     /// The key columns of the metric the file holds, or every column for a file that
     /// is no metric (its rows then only appear or disappear).
     fn key_columns(&self, name: &str) -> Vec<usize> {
-        let key: Option<Vec<usize>> = crate::metrics::by_file(name).and_then(|metric| {
-            metric
-                .key
-                .iter()
-                .map(|k| self.header.iter().position(|h| h == k))
-                .collect()
-        });
-        key.unwrap_or_else(|| (0..self.header.len()).collect())
+        crate::metrics::by_file(name)
+            .and_then(|metric| metric.key_positions(&self.header))
+            .unwrap_or_else(|| (0..self.header.len()).collect())
     }
 
     fn by_key(&self, key: &[usize]) -> BTreeMap<Vec<String>, &Vec<String>> {

@@ -5,16 +5,16 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use futures::{StreamExt, TryStreamExt};
-use object_store::ObjectStoreExt;
-use sha2::{Digest, Sha256};
 
 use super::ReportFiles;
 use crate::engine::session::{Session, SessionOptions};
 use crate::error::{Error, Result};
-use crate::output::manifest::{self, InputFile, Manifest, Tool, query_hashes, sha256_hex};
+use crate::output::manifest::{
+    self, InputFile, Manifest, Tool, input_path, object_sha256, query_hashes, sha256_hex,
+};
 use crate::output::report;
-use crate::source::schema::{self, Visibility};
-use crate::source::snapshot::{Snapshot, relative_parts};
+use crate::source::schema;
+use crate::source::snapshot::Snapshot;
 use crate::source::store::Store;
 
 /// The four things `verify` checks, in the order it checks them.
@@ -214,13 +214,12 @@ async fn check_inputs(
     for table in snapshot.tables.values() {
         // A report reads PII tables only with --include-pii; their files are inputs
         // only when the report recorded them.
-        let pii = schema::spec(&table.name).is_some_and(|s| s.extra_visibility == Visibility::Pii);
+        let pii = schema::is_pii_table(&table.name);
         if pii && !recorded_tables.contains(table.name.as_str()) {
             continue;
         }
         for meta in &table.files {
-            let path = relative_parts(&prefix, &meta.location)
-                .map_or_else(|| meta.location.to_string(), |parts| parts.join("/"));
+            let path = input_path(&prefix, &meta.location);
             current.push((table.name.clone(), path, meta.clone()));
         }
     }
@@ -262,7 +261,7 @@ async fn check_inputs(
                     ));
                 }
                 if let Some(sha256) = &recorded.sha256 {
-                    let now = hash_object(store, &meta.location).await?;
+                    let now = object_sha256(store, &meta.location).await?;
                     let finding = (now != *sha256).then(|| {
                         format!(
                             "{path}: same size, different content (SHA-256 {}, the report read {})",
@@ -308,25 +307,6 @@ async fn check_inputs(
         ),
     );
     Ok(())
-}
-
-/// The SHA-256 of an object, read as a stream (never whole in memory).
-async fn hash_object(store: &Store, location: &object_store::path::Path) -> Result<String> {
-    let mut stream = store
-        .object_store()
-        .get(location)
-        .await
-        .map_err(|e| store.error(e))?
-        .into_stream();
-    let mut hasher = Sha256::new();
-    while let Some(chunk) = stream.next().await {
-        hasher.update(chunk.map_err(|e| store.error(e))?);
-    }
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
 }
 
 /// This build's version and every query's SQL hash against the recorded ones.
@@ -405,7 +385,7 @@ async fn recompute(
     let include_pii = manifest
         .inputs
         .iter()
-        .any(|i| schema::spec(&i.table).is_some_and(|s| s.extra_visibility == Visibility::Pii));
+        .any(|i| schema::is_pii_table(&i.table));
     let session_options = SessionOptions {
         include_pii,
         tz,
@@ -478,12 +458,7 @@ fn first_difference(name: &str, published: &[u8], recomputed: &[u8]) -> String {
     );
     let header: Vec<&str> = new.lines().next().unwrap_or_default().split(',').collect();
     let key: Vec<usize> = crate::metrics::by_file(name)
-        .map(|m| {
-            m.key
-                .iter()
-                .filter_map(|k| header.iter().position(|h| h == k))
-                .collect()
-        })
+        .and_then(|metric| metric.key_positions(&header))
         .unwrap_or_default();
     let mut old_lines = old.lines();
     let mut new_lines = new.lines();

@@ -47,6 +47,16 @@ pub const METRICS: [Metric; 11] = [
     metric!("stickiness_monthly", ["month", "days_active"]),
 ];
 
+impl Metric {
+    /// Where the key columns are in a CSV `header`, or `None` when one is missing.
+    pub fn key_positions<S: AsRef<str>>(&self, header: &[S]) -> Option<Vec<usize>> {
+        self.key
+            .iter()
+            .map(|k| header.iter().position(|h| h.as_ref() == *k))
+            .collect()
+    }
+}
+
 /// The metric whose report file is `file` (`cohort_retention.csv`).
 pub fn by_file(file: &str) -> Option<&'static Metric> {
     let name = file.strip_suffix(".csv")?;

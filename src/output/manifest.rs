@@ -3,11 +3,16 @@
 //! output's SHA-256. `report` writes it; `verify` reads it back, so both use this one
 //! type and a field added here is written and checked alike.
 
+use futures::StreamExt;
+use object_store::ObjectStoreExt;
+use object_store::path::Path;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::engine::session::{Filters, TransactionsSource};
-use crate::source::snapshot::AsOfSource;
+use crate::error::Result;
+use crate::source::snapshot::{AsOfSource, relative_parts};
+use crate::source::store::Store;
 
 /// The file name of a report's manifest.
 pub const FILE: &str = "manifest.json";
@@ -96,8 +101,31 @@ pub fn query_hashes() -> Vec<QueryHash> {
 
 /// Lower-case hex SHA-256 of `bytes`.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex(&Sha256::digest(bytes))
+}
+
+/// The SHA-256 of a stored object, read as a stream (never whole in memory): what the
+/// report records for a local input, and what `verify` recomputes.
+pub async fn object_sha256(store: &Store, location: &Path) -> Result<String> {
+    let mut stream = store
+        .object_store()
+        .get(location)
+        .await
+        .map_err(|e| store.error(e))?
+        .into_stream();
+    let mut hasher = Sha256::new();
+    while let Some(chunk) = stream.next().await {
+        hasher.update(chunk.map_err(|e| store.error(e))?);
+    }
+    Ok(hex(&hasher.finalize()))
+}
+
+/// An input's path as the manifest records it: relative to the snapshot folder
+/// `prefix`, `/`-separated.
+pub fn input_path(prefix: &Path, location: &Path) -> String {
+    relative_parts(prefix, location).map_or_else(|| location.to_string(), |parts| parts.join("/"))
+}
+
+fn hex(digest: &[u8]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
 }

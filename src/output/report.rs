@@ -7,18 +7,17 @@ use datafusion::arrow::array::{ArrayRef, RecordBatch};
 use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use futures::{StreamExt, TryStreamExt};
-use object_store::ObjectStoreExt;
 use serde::Serialize;
 
 use crate::engine::session::{Filters, Session};
 use crate::error::{Error, Result};
 use crate::metrics::METRICS;
 use crate::output::manifest::{
-    self, InputFile, Manifest, OutputFile, Settings, SnapshotFacts, Tool, query_hashes, sha256_hex,
+    self, InputFile, Manifest, OutputFile, Settings, SnapshotFacts, Tool, input_path,
+    object_sha256, query_hashes, sha256_hex,
 };
 use crate::output::publish::{Destination, publish};
 use crate::output::{self, Format};
-use crate::source::snapshot::relative_parts;
 
 /// Extra copies a report can carry besides its CSV files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -206,23 +205,11 @@ async fn input_checksums(session: &Session) -> Result<Vec<InputFile>> {
             let prefix = prefix.clone();
             async move {
                 let sha256 = if store.is_local() {
-                    let bytes = store
-                        .object_store()
-                        .get(&meta.location)
-                        .await
-                        .map_err(|e| store.error(e))?
-                        .bytes()
-                        .await
-                        .map_err(|e| store.error(e))?;
-                    let digest = tokio::task::spawn_blocking(move || sha256_hex(&bytes))
-                        .await
-                        .map_err(|e| Error::internal("checksumming an input", e))?;
-                    Some(digest)
+                    Some(object_sha256(store, &meta.location).await?)
                 } else {
                     None
                 };
-                let path = relative_parts(&prefix, &meta.location)
-                    .map_or_else(|| meta.location.to_string(), |parts| parts.join("/"));
+                let path = input_path(&prefix, &meta.location);
                 Ok::<_, Error>(InputFile {
                     table,
                     path,

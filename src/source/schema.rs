@@ -289,6 +289,11 @@ pub fn spec(name: &str) -> Option<&'static TableSpec> {
     ALL.into_iter().find(|t| t.name == name)
 }
 
+/// Whether `name` is a table of personal data, read only with `--include-pii`.
+pub fn is_pii_table(name: &str) -> bool {
+    spec(name).is_some_and(|s| s.extra_visibility == Visibility::Pii)
+}
+
 /// The schema a table is exposed with: canonical columns first, in spec order, then
 /// the extra columns found in the files; hidden columns left out.
 pub fn exposed_schema(spec: &TableSpec, extras: &[Field], include_pii: bool) -> SchemaRef {

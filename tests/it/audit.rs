@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 use chrono::{Datelike, Days, NaiveDate, Weekday};
 use snapmetrics::datafusion::arrow::array::{ArrayRef, Int64Array, StringArray};
@@ -14,41 +14,16 @@ use snapmetrics::generate::{GenerateOptions, generate};
 use snapmetrics::source::snapshot::Snapshot;
 use snapmetrics::source::store::Store;
 
-use crate::fixtures::{csv, write_parquet};
+use crate::fixtures::{copy_dir, csv, snapmetrics, stderr, write_parquet};
 
 const ID: &str = "2026-06-30";
-
-fn snapmetrics(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_snapmetrics"))
-        .args(args)
-        .env_remove("SNAPMETRICS_STORE")
-        .output()
-        .expect("runs")
-}
 
 fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).to_string()
 }
 
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).to_string()
-}
-
 fn text(path: &Path) -> &str {
     path.to_str().expect("UTF-8 temp path")
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("dir");
-    for entry in std::fs::read_dir(from).expect("read dir") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).expect("copy");
-        }
-    }
 }
 
 /// A store holding one generated snapshot.

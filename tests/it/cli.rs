@@ -1,20 +1,6 @@
 //! The binary's contract: one-line errors on stderr, fixed exit codes.
 
-use std::process::{Command, Output};
-
-use crate::fixtures::{Fixture, users};
-
-fn snapmetrics(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_snapmetrics"))
-        .args(args)
-        .env_remove("SNAPMETRICS_STORE")
-        .output()
-        .expect("runs")
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).to_string()
-}
+use crate::fixtures::{Fixture, snapmetrics, stderr, users};
 
 #[test]
 fn bad_input_exits_2_with_one_line() {

@@ -7,7 +7,6 @@
 //! * user 2, no display name, 2026-02-10, is_active false, nothing else that counts;
 //! * user 3, created after as_of: excluded, so it has no record.
 
-use std::process::{Command, Output};
 use std::sync::Arc;
 
 use serde_json::{Value, json};
@@ -20,7 +19,7 @@ use snapmetrics::engine::session::SessionOptions;
 use snapmetrics::metrics::customer::{self, CustomerKey};
 
 use crate::fixtures::{
-    Fixture, PricedTransactionRow, batch, day, events, priced_transactions, ts_utc, us,
+    Fixture, PricedTransactionRow, batch, day, events, priced_transactions, snapmetrics, ts_utc, us,
 };
 
 pub const SNAPSHOT: &str = "2026-03-31";
@@ -537,14 +536,6 @@ async fn all_customers_flat_and_sorted() {
         "{}",
         lines[2]
     );
-}
-
-fn snapmetrics(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_snapmetrics"))
-        .args(args)
-        .env_remove("SNAPMETRICS_STORE")
-        .output()
-        .expect("runs")
 }
 
 #[test]

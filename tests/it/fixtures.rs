@@ -328,3 +328,38 @@ pub async fn filtered_report_file(session: &Session, filters: &Filters, file: &s
         .map(str::to_string)
         .collect()
 }
+
+/// The `snapmetrics` binary with `args`, in an environment that names no store or S3
+/// endpoint, reading nothing from stdin.
+pub fn command(args: &[&str]) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_snapmetrics"));
+    command
+        .args(args)
+        .env_remove("SNAPMETRICS_STORE")
+        .env_remove("AWS_ENDPOINT_URL")
+        .stdin(std::process::Stdio::null());
+    command
+}
+
+/// Runs the binary ([`command`]) to completion.
+pub fn snapmetrics(args: &[&str]) -> std::process::Output {
+    command(args).output().expect("runs")
+}
+
+pub fn stderr(output: &std::process::Output) -> String {
+    String::from_utf8_lossy(&output.stderr).to_string()
+}
+
+/// Copies the folder `from` to `to`, recursively.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("dir");
+    for entry in std::fs::read_dir(from).expect("read dir") {
+        let entry = entry.expect("entry");
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).expect("copy");
+        }
+    }
+}

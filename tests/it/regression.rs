@@ -5,25 +5,7 @@ use std::io::Read;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use crate::fixtures::{Fixture, events, users};
-
-fn snapmetrics(args: &[&str]) -> Output {
-    command(args).output().expect("runs")
-}
-
-fn command(args: &[&str]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_snapmetrics"));
-    command
-        .args(args)
-        .env_remove("SNAPMETRICS_STORE")
-        .env_remove("AWS_ENDPOINT_URL")
-        .stdin(Stdio::null());
-    command
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).to_string()
-}
+use crate::fixtures::{Fixture, command, events, snapmetrics, stderr, users};
 
 /// Exit code 2 and one line on stderr that contains every one of `words`.
 fn assert_bad_input(output: &Output, words: &[&str]) {

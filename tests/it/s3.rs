@@ -18,6 +18,8 @@ use snapmetrics::source::snapshot::{self, Snapshot};
 use snapmetrics::source::store::{S3Options, Store};
 use tokio::net::TcpListener;
 
+use crate::fixtures::copy_dir;
+
 const KEY: &str = "snapmetrics-test";
 const SECRET: &str = "snapmetrics-secret";
 const ID: &str = "2026-06-30";
@@ -92,19 +94,6 @@ impl Server {
 
     fn requests(&self) -> usize {
         self.requests.load(Ordering::SeqCst)
-    }
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).expect("dir");
-    for entry in std::fs::read_dir(from).expect("read dir") {
-        let entry = entry.expect("entry");
-        let target = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).expect("copy");
-        }
     }
 }
 
