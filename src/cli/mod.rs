@@ -8,6 +8,7 @@ mod generate;
 mod query;
 mod report;
 mod serve;
+mod shell;
 mod snapshots;
 
 use std::io::Write;
@@ -36,8 +37,10 @@ pub enum Command {
     Snapshots(snapshots::SnapshotsArgs),
     /// List a snapshot's tables with their columns, types and row counts.
     Tables(snapshots::TablesArgs),
-    /// Run read-only SQL against a snapshot.
+    /// Run read-only SQL against a snapshot (with no statement on a terminal: the shell).
     Sql(query::SqlArgs),
+    /// An interactive SQL prompt over one snapshot; or run a script of statements.
+    Shell(shell::ShellArgs),
     /// Print one metric table.
     Metric(query::MetricArgs),
     /// Count the rows that break the data model; exit 1 when there are too many.
@@ -304,6 +307,7 @@ fn run_here(cli: Cli) -> ExitCode {
             Command::Snapshots(args) => snapshots::snapshots(args).await,
             Command::Tables(args) => snapshots::tables(args).await,
             Command::Sql(args) => query::sql(args).await,
+            Command::Shell(args) => shell::shell(args).await,
             Command::Metric(args) => query::metric(args).await,
             Command::Report(args) => report::report(args).await,
             Command::Verify(args) => audit::verify(args).await,

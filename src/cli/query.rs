@@ -3,6 +3,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
+use super::shell::{DEFAULT_MAX_ROWS, ShellArgs};
 use super::{FilterArgs, SnapshotArgs};
 use crate::error::Error;
 use crate::metrics;
@@ -11,8 +12,9 @@ use crate::output::{self, Format};
 
 #[derive(Debug, Args)]
 pub struct SqlArgs {
-    /// The query; or use -f.
-    #[arg(required_unless_present = "file", conflicts_with = "file")]
+    /// The query; or use -f. Without either, the shell (statements from stdin when it
+    /// is not a terminal).
+    #[arg(conflicts_with = "file")]
     query: Option<String>,
     /// Read the query from a file.
     #[arg(short = 'f', long = "file")]
@@ -51,7 +53,16 @@ pub async fn sql(args: SqlArgs) -> anyhow::Result<ExitCode> {
         (None, Some(file)) => {
             std::fs::read_to_string(file).map_err(|e| Error::io(file.display(), e))?
         }
-        (None, None) => return Err(Error::invalid("query", "give a query or -f FILE").into()),
+        (None, None) => {
+            let shell = ShellArgs {
+                snapshot: args.snapshot,
+                file: None,
+                keep_going: false,
+                max_rows: DEFAULT_MAX_ROWS,
+                format: args.format,
+            };
+            return super::shell::shell(shell).await;
+        }
     };
     check_destination(args.format, args.output.as_ref())?;
     let session = args.snapshot.open().await?;

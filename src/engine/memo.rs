@@ -24,6 +24,7 @@ use tokio::sync::OnceCell;
 #[derive(Debug)]
 pub struct Kept {
     rows: MemTable,
+    count: u64,
     _reservation: MemoryReservation,
 }
 
@@ -50,10 +51,17 @@ impl Kept {
             .into_iter()
             .map(|batch| RecordBatch::try_new(schema.clone(), batch.columns().to_vec()))
             .collect::<std::result::Result<Vec<_>, _>>()?;
+        let count = batches.iter().map(|b| b.num_rows() as u64).sum();
         Ok(Kept {
             rows: MemTable::try_new(schema, vec![batches])?,
+            count,
             _reservation: reservation,
         })
+    }
+
+    /// How many rows are held.
+    pub fn rows(&self) -> u64 {
+        self.count
     }
 }
 

@@ -1,10 +1,13 @@
 //! The query engine over one snapshot: the DataFusion session, the catalogue of views it
 //! registers, the time functions and calendars, the tables it keeps, the duplicate-id
-//! scans, and the containment of decoder panics.
+//! scans, the containment of decoder panics, joins that yield so that cancelling works,
+//! and the description of what it holds.
 
 pub mod calendar;
 pub mod catalogue;
 pub(crate) mod contain;
+pub mod describe;
 pub mod duplicates;
 pub(crate) mod memo;
 pub mod session;
+pub(crate) mod yielding;

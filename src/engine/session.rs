@@ -12,6 +12,7 @@ use datafusion::common::ScalarValue;
 use datafusion::common::config::ConfigOptions;
 use datafusion::datasource::MemTable;
 use datafusion::error::DataFusionError;
+use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::memory_pool::{FairSpillPool, MemoryConsumer, MemoryReservation};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{
@@ -712,7 +713,13 @@ fn context(store: &Store, memory_limit: Option<usize>) -> Result<SessionContext>
     let runtime = runtime
         .build_arc()
         .map_err(|e| Error::query("building the query runtime", e))?;
-    let ctx = SessionContext::new_with_config_rt(config, runtime);
+    let state = SessionStateBuilder::new()
+        .with_config(config)
+        .with_runtime_env(runtime)
+        .with_default_features()
+        .with_physical_optimizer_rule(Arc::new(crate::engine::yielding::YieldingJoins))
+        .build();
+    let ctx = SessionContext::new_with_state(state);
     ctx.register_object_store(
         store.object_store_url().as_ref(),
         store.object_store().clone(),

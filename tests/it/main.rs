@@ -18,4 +18,5 @@ mod regression;
 mod report;
 mod s3;
 mod serve;
+mod shell;
 mod sql;
