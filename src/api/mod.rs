@@ -12,13 +12,21 @@
 //! * **Metrics.** Every filter set is asked of the one opened snapshot: the filters are
 //!   bound into the metric's query, and the kept tables (clean users, summaries) serve
 //!   them all. The result is cached (a bounded number of filter sets, oldest evicted
-//!   first). The computation runs
-//!   on a task of its own, so a request that times out does not waste it: the next
-//!   request for the same metric finds it done.
+//!   first). Requests for the same uncached answer wait for one computation.
 //! * **Limits.** Every request holds one of `max_concurrent_requests` permits and must
-//!   finish (waiting for a permit included) within `request_timeout`, else 503.
+//!   finish (waiting for a permit included) within `request_timeout`, else 503. A metric
+//!   computation also holds one of `max_concurrent_metrics` permits, so that metrics
+//!   cannot take every request slot from the cheap lookups, and runs on the engine's
+//!   runtime (`ApiConfig::engine`): the server's timers stay on time while queries keep
+//!   the engine's threads busy. A request that times out or whose client goes away drops
+//!   its computation, which stops at once (its task is aborted) unless another request
+//!   waits for the same answer and takes it over.
+//! * **Connections**: at most `max_connections` open; one that sends no request head for
+//!   `idle_timeout` is closed (see `server.rs`).
 //! * **Errors** are JSON `{code, error, message}`: `code` is the HTTP status, `error` a
 //!   stable machine-readable name. Bad input is always 4xx, never 500.
+
+mod server;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::future::Future;
@@ -199,6 +207,15 @@ pub struct ApiConfig {
     pub max_concurrent_requests: usize,
     /// Distinct (metric, filters) results kept.
     pub metric_cache_entries: usize,
+    /// Metric computations at once; the rest wait (within their request's timeout).
+    pub max_concurrent_metrics: usize,
+    /// Open connections at most; more wait to be accepted.
+    pub max_connections: usize,
+    /// How long a connection may take to send a request head, or stay idle between
+    /// requests, before it is closed.
+    pub idle_timeout: Duration,
+    /// Where metric queries run; the server's own runtime when `None`.
+    pub engine: Option<tokio::runtime::Handle>,
 }
 
 impl Default for ApiConfig {
@@ -207,6 +224,10 @@ impl Default for ApiConfig {
             request_timeout: Duration::from_secs(30),
             max_concurrent_requests: 64,
             metric_cache_entries: 256,
+            max_concurrent_metrics: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            max_connections: 4096,
+            idle_timeout: Duration::from_secs(10),
+            engine: None,
         }
     }
 }
@@ -218,6 +239,7 @@ pub struct Api {
     auth: Auth,
     config: ApiConfig,
     permits: Semaphore,
+    metric_permits: Semaphore,
     metric_cache: Mutex<MetricCache>,
 }
 
@@ -267,15 +289,19 @@ impl Api {
                 "a token may read PII but the session was opened without --include-pii",
             ));
         }
-        if config.max_concurrent_requests == 0 {
-            return Err(Error::invalid(
-                "--max-concurrent-requests",
-                "must be at least 1",
-            ));
+        for (limit, what) in [
+            (config.max_concurrent_requests, "concurrent requests"),
+            (config.max_concurrent_metrics, "concurrent metrics"),
+            (config.max_connections, "connections"),
+        ] {
+            if limit == 0 {
+                return Err(Error::invalid(what, "must be at least 1"));
+            }
         }
         let customers = CustomerIndex::build(&session).await?;
         Ok(Api {
             permits: Semaphore::new(config.max_concurrent_requests),
+            metric_permits: Semaphore::new(config.max_concurrent_metrics),
             session,
             customers,
             auth,
@@ -376,14 +402,11 @@ pub async fn serve(
     api: Arc<Api>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<()> {
-    let address = listener
-        .local_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_else(|_| "the listener".to_string());
-    axum::serve(listener, router(api))
-        .with_graceful_shutdown(shutdown)
-        .await
-        .map_err(|e| Error::io(address, e))
+    let limits = server::ConnectionLimits {
+        max_connections: api.config.max_connections,
+        idle_timeout: api.config.idle_timeout,
+    };
+    server::serve(listener, router(api), limits, shutdown).await
 }
 
 /// An error response: `{code, error, message}` with `code` the HTTP status.
@@ -582,20 +605,42 @@ async fn metric(
         .validate()
         .map_err(|e| ApiError::bad_request("invalid_query", e.to_string()))?;
     let cell = api.metric_cell(&key);
-    let compute = tokio::spawn(async move {
-        // Created eagerly, run only if the cell is still empty.
-        let init = api.compute_metric(key);
-        cell.get_or_try_init(|| init).await.cloned()
-    });
-    let value = compute.await.map_err(|e| {
-        eprintln!("snapmetrics serve: metric task failed: {e}");
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
-            "the server failed to compute the answer; see its log",
-        )
-    })??;
+    // Dropped with the request (a timeout, a client gone): the computation is aborted,
+    // and the cell stays empty for the next request to fill.
+    let value = cell
+        .get_or_try_init(|| async {
+            // The semaphore is never closed, so acquiring only waits.
+            let _permit = api.metric_permits.acquire().await.ok();
+            let work = api.clone().compute_metric(key);
+            let task = match &api.config.engine {
+                Some(engine) => engine.spawn(work),
+                None => tokio::spawn(work),
+            };
+            let mut task = AbortOnDrop(task);
+            match (&mut task.0).await {
+                Ok(result) => result.map_err(ApiError::from),
+                Err(e) => {
+                    eprintln!("snapmetrics serve: metric task failed: {e}");
+                    Err(ApiError::new(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "internal",
+                        "the server failed to compute the answer; see its log",
+                    ))
+                }
+            }
+        })
+        .await?
+        .clone();
     Ok(([(header::CONTENT_TYPE, "application/json")], value).into_response())
+}
+
+/// A task that is aborted when its handle is dropped unfinished.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 async fn snapshots(State(api): State<Arc<Api>>) -> std::result::Result<Response, ApiError> {

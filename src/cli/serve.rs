@@ -1,6 +1,7 @@
 //! `snapmetrics serve`: the read-only HTTP API (see `crate::api`).
 
 use std::net::SocketAddr;
+use std::num::{NonZeroU64, NonZeroUsize};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,11 +22,22 @@ pub struct ServeArgs {
     #[arg(long)]
     no_auth: bool,
     /// Longest a request may take, in seconds (waiting for a slot included).
-    #[arg(long, default_value_t = 30)]
-    request_timeout: u64,
+    #[arg(long, default_value_t = NonZeroU64::new(30).expect("non-zero"))]
+    request_timeout: NonZeroU64,
     /// Requests handled at once; more wait for a slot.
-    #[arg(long, default_value_t = 64)]
-    max_concurrent_requests: usize,
+    #[arg(long, default_value_t = NonZeroUsize::new(64).expect("non-zero"))]
+    max_concurrent_requests: NonZeroUsize,
+    /// Metric computations at once (default: the number of cores); more wait, within
+    /// their request's timeout, while customer lookups go on.
+    #[arg(long)]
+    max_concurrent_metrics: Option<NonZeroUsize>,
+    /// Open connections at most; more wait to be accepted.
+    #[arg(long, default_value_t = NonZeroUsize::new(4096).expect("non-zero"))]
+    max_connections: NonZeroUsize,
+    /// Seconds a connection may take to send a request's headers, or stay idle between
+    /// requests, before it is closed.
+    #[arg(long, default_value_t = NonZeroU64::new(10).expect("non-zero"))]
+    idle_timeout: NonZeroU64,
     #[command(flatten)]
     snapshot: SnapshotArgs,
 }
@@ -41,13 +53,18 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         args.snapshot.include_pii,
         args.bind,
     )?;
-    if args.request_timeout == 0 {
-        return Err(Error::invalid("--request-timeout", "must be at least 1 second").into());
-    }
+    let engine = Engine::start()?;
+    let defaults = ApiConfig::default();
     let config = ApiConfig {
-        request_timeout: Duration::from_secs(args.request_timeout),
-        max_concurrent_requests: args.max_concurrent_requests,
-        ..ApiConfig::default()
+        request_timeout: Duration::from_secs(args.request_timeout.get()),
+        max_concurrent_requests: args.max_concurrent_requests.get(),
+        max_concurrent_metrics: args
+            .max_concurrent_metrics
+            .map_or(defaults.max_concurrent_metrics, NonZeroUsize::get),
+        max_connections: args.max_connections.get(),
+        idle_timeout: Duration::from_secs(args.idle_timeout.get()),
+        engine: engine.handle(),
+        ..defaults
     };
     let started = Instant::now();
     let mut snapshot = args.snapshot.clone();
@@ -72,4 +89,37 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     );
     api::serve(listener, api, std::future::pending()).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The runtime the metric queries run on, beside the one that serves HTTP: queries
+/// keep their threads busy, and the server's accept loop and timers must not wait.
+struct Engine {
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+impl Engine {
+    fn start() -> Result<Self, Error> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .thread_name("snapmetrics-engine")
+            .thread_stack_size(super::WORKER_STACK)
+            .enable_all()
+            .build()
+            .map_err(|e| Error::internal("starting the query runtime", e))?;
+        Ok(Engine {
+            runtime: Some(runtime),
+        })
+    }
+
+    fn handle(&self) -> Option<tokio::runtime::Handle> {
+        self.runtime.as_ref().map(|r| r.handle().clone())
+    }
+}
+
+impl Drop for Engine {
+    /// Without waiting: a runtime may not block inside another one.
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
 }

@@ -496,3 +496,121 @@ fn start_up_refuses_unsafe_configurations() {
         );
     }
 }
+
+/// Open file descriptors of this process (client and server sides alike).
+fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
+}
+
+/// The soft limit on open files, from /proc/self/limits.
+fn fd_limit() -> usize {
+    let limits = std::fs::read_to_string("/proc/self/limits").unwrap_or_default();
+    limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1024)
+}
+
+/// Waits until `done` holds, for at most `limit`.
+async fn eventually(limit: Duration, mut done: impl FnMut() -> bool) -> bool {
+    let started = Instant::now();
+    while started.elapsed() < limit {
+        if done() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    done()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_headers_and_idle_connections_are_closed() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let server = Server::start(ApiConfig {
+        idle_timeout: Duration::from_millis(500),
+        ..ApiConfig::default()
+    })
+    .await;
+    let address = server.base.trim_start_matches("http://").to_string();
+
+    // Half a request head, then nothing: closed, not held forever.
+    let mut slow = tokio::net::TcpStream::connect(&address)
+        .await
+        .expect("connect");
+    slow.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .expect("write");
+    let mut buffer = [0u8; 1024];
+    let read = tokio::time::timeout(Duration::from_secs(20), slow.read(&mut buffer)).await;
+    assert!(
+        matches!(read, Ok(Ok(_)) | Ok(Err(_))),
+        "a slow-header connection stayed open"
+    );
+
+    // A keep-alive connection that goes idle after its answer: closed too.
+    let mut idle = tokio::net::TcpStream::connect(&address)
+        .await
+        .expect("connect");
+    idle.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .expect("write");
+    let mut answer = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(20), idle.read_to_end(&mut answer)).await;
+    assert!(closed.is_ok(), "an idle keep-alive connection stayed open");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_connections_are_capped() {
+    let server = Server::start(ApiConfig {
+        max_connections: 50,
+        ..ApiConfig::default()
+    })
+    .await;
+    let address = server.base.trim_start_matches("http://").to_string();
+    let before = open_fds();
+    let mut held = Vec::new();
+    for _ in 0..80 {
+        held.push(std::net::TcpStream::connect(&address).expect("connect"));
+    }
+    // 80 client sockets; the server accepts 50 and leaves the rest in its backlog.
+    let accepted = eventually(Duration::from_secs(10), || open_fds() >= before + 80 + 50).await;
+    assert!(accepted, "{} fds, expected {}", open_fds(), before + 130);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(open_fds(), before + 80 + 50, "the server went past its cap");
+    // Closing some frees slots for the waiting ones.
+    held.truncate(40);
+    let served = eventually(Duration::from_secs(10), || open_fds() == before + 40 + 40).await;
+    assert!(served, "{} fds after closing 40", open_fds());
+}
+
+/// Many idle connections (2,000 where the file limit allows) do not stop `/health`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_answers_while_idle_connections_are_held() {
+    let server = Server::start(ApiConfig::default()).await;
+    let address = server.base.trim_start_matches("http://").to_string();
+    // Each idle connection costs two descriptors here (client and server side).
+    let count = 2000.min(fd_limit().saturating_sub(256) / 2);
+    if count < 2000 {
+        eprintln!("WARNING: the open-file limit allows only {count} idle connections, not 2,000");
+    }
+    let mut held = Vec::with_capacity(count);
+    for _ in 0..count {
+        held.push(
+            tokio::net::TcpStream::connect(&address)
+                .await
+                .expect("connect"),
+        );
+    }
+    let started = Instant::now();
+    let (status, body) = server.get("/health", None).await;
+    eprintln!(
+        "/health with {count} idle connections held: {:?}",
+        started.elapsed()
+    );
+    assert_eq!((status, body), (200, json!({ "status": "ok" })));
+    drop(held);
+}
