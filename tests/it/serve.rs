@@ -495,6 +495,47 @@ fn start_up_refuses_unsafe_configurations() {
             "{stderr}"
         );
     }
+    // Limits of zero are refused by the flags themselves.
+    for flag in [
+        "--request-timeout",
+        "--max-concurrent-requests",
+        "--max-concurrent-metrics",
+        "--max-connections",
+        "--idle-timeout",
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_snapmetrics"))
+            .args(["serve", "--no-auth", flag, "0"])
+            .output()
+            .expect("runs");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{flag}: {stderr}");
+        assert!(
+            stderr.contains(flag) && stderr.lines().count() == 1,
+            "{flag}: {stderr}"
+        );
+    }
+    for config in [
+        ApiConfig {
+            max_concurrent_metrics: 0,
+            ..ApiConfig::default()
+        },
+        ApiConfig {
+            max_connections: 0,
+            ..ApiConfig::default()
+        },
+    ] {
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        let refused = runtime.block_on(async {
+            let fixture = scenario(true);
+            let session = fixture.session().await;
+            let auth = Auth::configure(Some(READ), None, false, false, loopback()).expect("auth");
+            Api::new(session, auth, config).await
+        });
+        assert!(
+            matches!(refused, Err(snapmetrics::Error::InvalidArgument { .. })),
+            "{refused:?}"
+        );
+    }
 }
 
 /// Open file descriptors of this process (client and server sides alike).
