@@ -27,6 +27,12 @@ fn spawn(state: &Path, extra: &[&str]) -> PtySession {
     session
 }
 
+/// Leaves with `\q`; the shell must exit.
+fn quit(mut shell: PtySession) {
+    shell.send_line("\\q").expect("quit");
+    shell.exp_eof().expect("exits");
+}
+
 fn sample_value(sql: &str) -> String {
     let output = snapmetrics(&["sql", "--store", SAMPLE, "--format", "csv", sql]);
     assert!(output.status.success(), "{}", stderr(&output));
@@ -45,8 +51,7 @@ fn a_multi_line_statement_runs_when_its_semicolon_comes() {
     assert!(table.contains("| n_users |"), "{table}");
     assert!(table.contains(&format!("{users} |")), "{table}");
     shell.exp_string(PROMPT).expect("prompt");
-    shell.send_line("\\q").expect("quit");
-    shell.exp_eof().expect("exits");
+    quit(shell);
 }
 
 #[test]
@@ -62,8 +67,7 @@ fn tab_completes_a_column_of_the_named_table() {
     let table = shell.exp_string("1 row").expect("the result");
     assert!(table.contains("| completed_ok |"), "{table}");
     assert!(!table.contains("snapmetrics:"), "{table}");
-    shell.send_line("\\q").expect("quit");
-    shell.exp_eof().expect("exits");
+    quit(shell);
 }
 
 #[test]
@@ -87,8 +91,7 @@ fn ctrl_c_cancels_the_running_query_and_keeps_the_shell() {
         .send_line("SELECT 'still' || '_here' AS alive;")
         .expect("type");
     shell.exp_string("still_here").expect("the next query runs");
-    shell.send_line("\\q").expect("quit");
-    shell.exp_eof().expect("exits");
+    quit(shell);
 }
 
 #[test]
@@ -108,8 +111,7 @@ fn a_refused_statement_is_one_line_and_the_shell_goes_on() {
     shell
         .exp_string("after_refusal")
         .expect("the next query runs");
-    shell.send_line("\\q").expect("quit");
-    shell.exp_eof().expect("exits");
+    quit(shell);
     assert!(!Path::new("/tmp/snapmetrics-refused.csv").exists());
 }
 
