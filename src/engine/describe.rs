@@ -9,6 +9,7 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use datafusion::catalog::SchemaProvider;
 use datafusion::datasource::{MemTable, TableProvider};
 
 use crate::engine::catalogue::{Kind, VIEWS};
@@ -64,11 +65,18 @@ pub struct Relation {
 
 /// Every relation a query can name, by name.
 pub async fn relations(session: &Session) -> Result<Vec<Relation>> {
-    let mut names = table_names(session);
+    let Some(schema) = default_schema(session) else {
+        return Ok(Vec::new());
+    };
+    let mut names = schema.table_names();
     names.sort();
     let mut relations = Vec::with_capacity(names.len());
     for name in names {
-        let Some(provider) = provider(session, &name).await? else {
+        let provider = schema
+            .table(&name)
+            .await
+            .map_err(|e| Error::query(format!("describing '{name}'"), e))?;
+        let Some(provider) = provider else {
             continue;
         };
         let source = session.tables().iter().find(|t| t.name == name);
@@ -116,31 +124,13 @@ pub async fn relation(session: &Session, name: &str) -> Result<Relation> {
     })
 }
 
-/// The names a query can use: the session's default schema.
-pub fn table_names(session: &Session) -> Vec<String> {
+/// The schema unqualified names resolve in.
+fn default_schema(session: &Session) -> Option<Arc<dyn SchemaProvider>> {
     let ctx = session.context();
     let state = ctx.state();
     let options = state.config().options();
     ctx.catalog(&options.catalog.default_catalog)
         .and_then(|catalog| catalog.schema(&options.catalog.default_schema))
-        .map(|schema| schema.table_names())
-        .unwrap_or_default()
-}
-
-async fn provider(session: &Session, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
-    let ctx = session.context();
-    let state = ctx.state();
-    let options = state.config().options();
-    let Some(schema) = ctx
-        .catalog(&options.catalog.default_catalog)
-        .and_then(|catalog| catalog.schema(&options.catalog.default_schema))
-    else {
-        return Ok(None);
-    };
-    schema
-        .table(name)
-        .await
-        .map_err(|e| Error::query(format!("describing '{name}'"), e))
 }
 
 fn kind_in_catalogue(name: &str) -> Option<RelationKind> {

@@ -76,9 +76,7 @@ Statements end with ';' and may span lines. Meta-commands take one line:
 pub async fn shell(args: ShellArgs) -> anyhow::Result<ExitCode> {
     let interactive = args.file.is_none() && std::io::stdin().is_terminal();
     let session = args.snapshot.open().await?;
-    let control = Control::start()?;
     let mut shell = Shell {
-        control,
         vocabulary: vocabulary(&session).await,
         session,
         snapshot: args.snapshot.clone(),
@@ -110,7 +108,6 @@ pub async fn shell(args: ShellArgs) -> anyhow::Result<ExitCode> {
 
 /// What the shell holds between statements.
 struct Shell {
-    control: Control,
     session: Session,
     /// How the session was opened, for `\snapshot`.
     snapshot: SnapshotArgs,
@@ -162,10 +159,12 @@ impl Shell {
             let _ = editor.load_history(path);
         }
         self.banner();
+        // Only the prompt needs a thread that answers while a query runs.
+        let control = Control::start()?;
         if std::io::stderr().is_terminal() {
-            self.printer.progress = Some(self.control.handle());
+            self.printer.progress = Some(control.handle());
         }
-        let interrupt = self.control.interrupts()?;
+        let interrupt = control.interrupts()?;
         loop {
             let prompt = format!("{}> ", output::printable(&self.session.snapshot().id));
             let text = match editor.readline(&prompt) {
