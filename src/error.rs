@@ -176,6 +176,15 @@ impl Error {
                 DataFusionError::ResourcesExhausted(_) => ErrorKind::ResourceLimit,
                 _ => ErrorKind::Internal,
             },
+            // A place the user named that cannot be written is theirs to change.
+            Error::Io { source, .. }
+                if matches!(
+                    source.kind(),
+                    std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+                ) =>
+            {
+                ErrorKind::BadArgument
+            }
             Error::Io { .. } => ErrorKind::Io,
             Error::Internal { .. } => ErrorKind::Internal,
         }

@@ -48,6 +48,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tokio::sync::{OnceCell, Semaphore};
 
+use crate::engine::contain::AbortOnDrop;
 use crate::engine::session::{Filters, Session};
 use crate::error::{Error, ErrorKind, Result};
 use crate::metrics;
@@ -632,15 +633,6 @@ async fn metric(
         .await?
         .clone();
     Ok(([(header::CONTENT_TYPE, "application/json")], value).into_response())
-}
-
-/// A task that is aborted when its handle is dropped unfinished.
-struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
-
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
 }
 
 async fn snapshots(State(api): State<Arc<Api>>) -> std::result::Result<Response, ApiError> {

@@ -2,20 +2,25 @@
 
 use futures::TryStreamExt;
 use object_store::ObjectStoreExt;
+use object_store::path::Path as ObjectPath;
 
 use crate::error::{Error, Result};
 use crate::output::manifest::{self, Manifest};
+use crate::output::publish::Pointer;
 use crate::source::snapshot::relative_parts;
 use crate::source::store::{S3Options, Store};
 
 /// The files of one report, read through the same object store as snapshots.
 pub struct ReportFiles {
     store: Store,
+    /// The report's folder: the store root, or the run a prefix's pointer names.
+    root: ObjectPath,
 }
 
 impl ReportFiles {
-    /// Opens the report at `location`: a folder, or `s3://bucket/prefix`.
-    pub fn open(location: &str, s3: &S3Options) -> Result<Self> {
+    /// Opens the report at `location`: a folder, or `s3://bucket/prefix`, where the report
+    /// is the one its `current.json` names (or, from before pointers, the top level).
+    pub async fn open(location: &str, s3: &S3Options) -> Result<Self> {
         if !location.contains("://") && !std::path::Path::new(location).is_dir() {
             return Err(Error::Report {
                 report: location.to_string(),
@@ -27,7 +32,12 @@ impl ReportFiles {
             report: location.to_string(),
             reason: e.to_string(),
         })?;
-        Ok(ReportFiles { store })
+        let pointer = match store.is_local() {
+            true => None,
+            false => Pointer::read(&store).await?,
+        };
+        let root = pointer.map_or_else(|| store.root().clone(), |p| p.folder(&store));
+        Ok(ReportFiles { store, root })
     }
 
     /// The location as the user gave it.
@@ -37,7 +47,7 @@ impl ReportFiles {
 
     /// Every file's name relative to the report, `/`-separated, sorted.
     pub async fn list(&self) -> Result<Vec<String>> {
-        let root = self.store.root().clone();
+        let root = self.root.clone();
         let objects: Vec<object_store::ObjectMeta> = self
             .store
             .object_store()
@@ -56,7 +66,9 @@ impl ReportFiles {
 
     /// The bytes of file `name`, or `None` when it is not there.
     pub async fn read(&self, name: &str) -> Result<Option<Vec<u8>>> {
-        let path = self.store.child(name.split('/'));
+        let path = name
+            .split('/')
+            .fold(self.root.clone(), |path, part| path.join(part));
         match self.store.object_store().get(&path).await {
             Ok(result) => {
                 let bytes = result

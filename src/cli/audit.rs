@@ -26,7 +26,7 @@ pub struct VerifyArgs {
 
 /// Prints one line per check; exits 0 when everything holds, 1 when something differs.
 pub async fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
-    let report = ReportFiles::open(&args.report, &args.store.s3.options())?;
+    let report = ReportFiles::open(&args.report, &args.store.s3.options()).await?;
     let store = args.store.open()?;
     let options = VerifyOptions {
         recompute: !args.no_recompute,
@@ -74,8 +74,8 @@ pub struct DiffArgs {
 /// Prints the differences; exits 0 when there are none, 1 when there are (like `diff`).
 pub async fn diff(args: DiffArgs) -> anyhow::Result<ExitCode> {
     let s3 = args.s3.options();
-    let old = ReportFiles::open(&args.old, &s3)?;
-    let new = ReportFiles::open(&args.new, &s3)?;
+    let old = ReportFiles::open(&args.old, &s3).await?;
+    let new = ReportFiles::open(&args.new, &s3).await?;
     let options = DiffOptions {
         restated: args.restated,
     };

@@ -9,11 +9,14 @@ use datafusion::error::{DataFusionError, Result};
 use datafusion::execution::SendableRecordBatchStream;
 use futures::{Stream, StreamExt};
 
-/// Runs `work` on its own task and turns a panic in it into an error.
+/// Runs `work` on its own task and turns a panic in it into an error. Dropping the
+/// returned future (a cancelled query, a timed-out request) aborts the task: a
+/// `JoinHandle` alone would let the work run on to its end.
 pub async fn contained<T: Send + 'static>(
     work: impl Future<Output = Result<T>> + Send + 'static,
 ) -> Result<T> {
-    match tokio::spawn(work).await {
+    let mut task = AbortOnDrop(tokio::spawn(work));
+    match (&mut task.0).await {
         Ok(result) => result,
         Err(e) if e.is_panic() => Err(DataFusionError::Execution(format!(
             "the Parquet reader failed on corrupt data ({})",
@@ -68,10 +71,41 @@ pub fn contained_stream(
     ))
 }
 
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
+/// A task that is aborted when its handle is dropped unfinished.
+pub struct AbortOnDrop<T>(pub tokio::task::JoinHandle<T>);
 
-impl Drop for AbortOnDrop {
+impl<T> Drop for AbortOnDrop<T> {
     fn drop(&mut self) {
         self.0.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn dropping_contained_work_stops_it() {
+        let finished = Arc::new(AtomicBool::new(false));
+        let flag = finished.clone();
+        let work = contained(async move {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            flag.store(true, Ordering::SeqCst);
+            Ok(())
+        });
+        assert!(
+            tokio::time::timeout(Duration::from_millis(20), work)
+                .await
+                .is_err()
+        );
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert!(
+            !finished.load(Ordering::SeqCst),
+            "the work ran on after its caller left"
+        );
     }
 }

@@ -1,10 +1,10 @@
 //! All-or-nothing publication of a report's files, to a local folder or an object-store
-//! prefix.
+//! prefix: at every moment, a reader finds the previous report or the new one, whole.
 //!
-//! A folder is staged beside its target and swapped in with renames. An object store has
-//! no rename, so files go under a temporary prefix first, and `manifest.json` — which
-//! lists every file with its SHA-256 — is written last: a reader knows a report is
-//! complete when `manifest.json` exists, and can check each file against it.
+//! A folder is staged beside its target and exchanged with it in one `renameat2` call
+//! (two renames where the filesystem cannot exchange). An object store has no rename, so
+//! each report goes to a folder of its own and a small pointer object, written last,
+//! names the current one (docs/S3.md says what readers see).
 
 use std::path::{Path, PathBuf};
 
@@ -182,37 +182,43 @@ fn check_replaceable_dir(out: &Path) -> Result<()> {
     Ok(())
 }
 
-/// An empty prefix, or one whose `manifest.json` is a snapmetrics report's.
+/// An empty prefix, or one that holds a snapmetrics report: a [`POINTER`] and its runs,
+/// the runs of a publication that died before its pointer, or a report published
+/// before pointers existed (its `manifest.json` at the top).
 async fn check_replaceable_prefix(store: &Store) -> Result<()> {
     let os = store.object_store();
     let mut listing = os.list(Some(store.root()));
-    let mut any = false;
+    let mut foreign = false;
     while let Some(meta) = listing.next().await {
         let meta = meta.map_err(|e| store.error(e))?;
-        let staged = relative_parts(store.root(), &meta.location)
+        let ours = relative_parts(store.root(), &meta.location)
             .and_then(|parts| parts.first().cloned())
-            .is_some_and(|first| first.starts_with("_tmp-"));
-        if !staged {
-            any = true;
+            .is_some_and(|first| first.starts_with("_tmp-") || first == RUNS);
+        if !ours {
+            foreign = true;
             break;
         }
     }
     drop(listing);
-    if !any {
+    if !foreign || Pointer::read(store).await?.is_some() || legacy_files(store).await?.is_some() {
         return Ok(());
     }
-    let manifest = match os.get(&store.child([MANIFEST])).await {
-        Ok(result) => Some(result.bytes().await.map_err(|e| store.error(e))?),
-        Err(object_store::Error::NotFound { .. }) => None,
-        Err(e) => return Err(store.error(e)),
-    };
-    if manifest.as_deref().and_then(report_files).is_none() {
-        return Err(refused(
-            store.location(),
-            "the prefix holds objects and is not a previous snapmetrics report (no manifest.json of one); choose a new prefix".to_string(),
-        ));
+    Err(refused(
+        store.location(),
+        "the prefix holds objects and is not a previous snapmetrics report (no current.json or manifest.json of one); choose a new prefix".to_string(),
+    ))
+}
+
+/// The files of a report published at the top of the prefix, before pointers existed.
+async fn legacy_files(store: &Store) -> Result<Option<Vec<String>>> {
+    match store.object_store().get(&store.child([MANIFEST])).await {
+        Ok(result) => {
+            let bytes = result.bytes().await.map_err(|e| store.error(e))?;
+            Ok(report_files(&bytes))
+        }
+        Err(object_store::Error::NotFound { .. }) => Ok(None),
+        Err(e) => Err(store.error(e)),
     }
-    Ok(())
 }
 
 impl From<&Path> for Destination {
@@ -280,8 +286,10 @@ impl Drop for Cleanup<'_> {
     }
 }
 
-/// Stages the folder, then swaps it in: the old report is moved aside first and deleted
-/// last, so at every moment one complete report exists on disk.
+/// Stages the folder (every file synced), then swaps it in: exchanged with the previous
+/// report in one step where the filesystem can, else by two renames, the old report
+/// moved aside first. The old report, left under the staging name, is deleted last; a run
+/// killed before that leaves it as debris that the next run removes.
 fn publish_dir(out: &Path, files: &[(String, Vec<u8>)]) -> Result<()> {
     let dir = staging_dir(out)?;
     if let Some(parent) = dir.parent() {
@@ -292,74 +300,225 @@ fn publish_dir(out: &Path, files: &[(String, Vec<u8>)]) -> Result<()> {
     if dir.exists() {
         std::fs::remove_dir_all(&dir).map_err(|e| Error::io(dir.display(), e))?;
     }
-    std::fs::create_dir(&dir).map_err(|e| Error::io(dir.display(), e))?;
+    std::fs::create_dir(&dir).map_err(|e| Error::io(out.display(), e))?;
     let mut cleanup = Cleanup(&dir, false);
     for (name, bytes) in files {
-        let path = dir.join(name);
-        std::fs::write(&path, bytes).map_err(|e| Error::io(path.display(), e))?;
+        write_synced(&dir.join(name), bytes).map_err(|e| Error::io(out.join(name).display(), e))?;
     }
-    let backup = dir.with_extension("old");
-    let had_previous = out.exists();
-    if had_previous {
-        std::fs::rename(out, &backup).map_err(|e| Error::io(out.display(), e))?;
+    sync_dir(&dir).map_err(|e| Error::io(out.display(), e))?;
+    if !out.exists() {
+        std::fs::rename(&dir, out).map_err(|e| Error::io(out.display(), e))?;
+        cleanup.1 = true;
+        return Ok(());
     }
-    if let Err(e) = std::fs::rename(&dir, out) {
-        if had_previous {
-            let _ = std::fs::rename(&backup, out);
+    match exchange(&dir, out) {
+        Ok(true) => {}
+        Ok(false) => {
+            let backup = dir.with_extension("old");
+            std::fs::rename(out, &backup).map_err(|e| Error::io(out.display(), e))?;
+            if let Err(e) = std::fs::rename(&dir, out) {
+                let _ = std::fs::rename(&backup, out);
+                return Err(Error::io(out.display(), e));
+            }
+            std::fs::rename(&backup, &dir).map_err(|e| Error::io(backup.display(), e))?;
         }
-        return Err(Error::io(out.display(), e));
+        Err(e) => return Err(Error::io(out.display(), e)),
     }
-    cleanup.1 = true;
-    if had_previous {
-        std::fs::remove_dir_all(&backup).map_err(|e| Error::io(backup.display(), e))?;
+    // `dir` now holds the previous report; Cleanup removes it.
+    if let Some(parent) = dir.parent() {
+        let _ = sync_dir(parent);
     }
     Ok(())
 }
 
-/// Uploads under `_tmp-<run>/`, then removes the old manifest (the report is now
-/// visibly incomplete), copies each file into place and writes the manifest last.
-/// A failure before the old manifest is removed leaves the previous report intact.
-async fn publish_prefix(store: &Store, files: &[(String, Vec<u8>)]) -> Result<()> {
-    let os = store.object_store();
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let tmp = store.child([format!("_tmp-{}-{nanos}", std::process::id()).as_str()]);
-    let staged = |name: &str| tmp.clone().join(name);
-    let upload = futures::stream::iter(files.iter())
-        .map(|(name, bytes)| {
-            let path = staged(name);
-            let payload = PutPayload::from(bytes.clone());
-            async move { os.put(&path, payload).await.map(|_| ()) }
-        })
-        .buffer_unordered(4)
-        .try_collect::<Vec<()>>()
-        .await;
-    if let Err(e) = upload {
-        remove_all(store, &tmp).await;
-        return Err(store.error(e));
-    }
-
-    let result = async {
-        match os.delete(&store.child([MANIFEST])).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-            Err(e) => return Err(e),
-        }
-        for (name, _) in files.iter().filter(|(name, _)| name != MANIFEST) {
-            os.copy(&staged(name), &store.child([name.as_str()]))
-                .await?;
-        }
-        if files.iter().any(|(name, _)| name == MANIFEST) {
-            os.copy(&staged(MANIFEST), &store.child([MANIFEST])).await?;
-        }
-        Ok(())
-    }
-    .await;
-    remove_all(store, &tmp).await;
-    result.map_err(|e| store.error(e))
+fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut file = std::fs::File::create(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
 }
 
-/// Best-effort removal of a temporary prefix; what is left is harmless and named `_tmp-*`.
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// Exchanges two paths in one step; `Ok(false)` where the system or filesystem cannot.
+#[cfg(target_os = "linux")]
+fn exchange(a: &Path, b: &Path) -> std::io::Result<bool> {
+    use rustix::fs::{CWD, RenameFlags, renameat_with};
+    match renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE) {
+        Ok(()) => Ok(true),
+        Err(rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS | rustix::io::Errno::NOTSUP) => {
+            Ok(false)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn exchange(_: &Path, _: &Path) -> std::io::Result<bool> {
+    Ok(false)
+}
+
+/// The object at the top of an `s3://` report prefix that names the complete report. It
+/// is switched last, in one PUT, which S3 applies whole: a reader that reads it first
+/// sees either the previous report or the new one, never a mixture.
+pub const POINTER: &str = "current.json";
+
+/// The folder below an `s3://` report prefix that holds one folder per published report.
+pub const RUNS: &str = "runs";
+
+/// The content of [`POINTER`].
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct Pointer {
+    /// The report's folder below the prefix, `runs/<id>`.
+    pub report: String,
+    /// The SHA-256 of that folder's `manifest.json`, so that a reader can tell it read the
+    /// manifest the pointer names.
+    pub manifest_sha256: String,
+}
+
+impl Pointer {
+    /// The pointer of `store`, `None` when there is none; an error when it is not one.
+    pub async fn read(store: &Store) -> Result<Option<Pointer>> {
+        let bytes = match store.object_store().get(&store.child([POINTER])).await {
+            Ok(result) => result.bytes().await.map_err(|e| store.error(e))?,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(store.error(e)),
+        };
+        let pointer: Pointer = serde_json::from_slice(&bytes).map_err(|e| Error::Report {
+            report: store.location().to_string(),
+            reason: format!("{POINTER} is not a snapmetrics report pointer ({e})"),
+        })?;
+        let parts: Vec<&str> = pointer.report.split('/').collect();
+        if !matches!(parts.as_slice(), [RUNS, id] if !id.is_empty() && !id.starts_with('.')) {
+            return Err(Error::Report {
+                report: store.location().to_string(),
+                reason: format!(
+                    "{POINTER} names '{}', not a folder of {RUNS}/",
+                    pointer.report
+                ),
+            });
+        }
+        Ok(Some(pointer))
+    }
+
+    /// The report's folder as an object path below `store`.
+    pub fn folder(&self, store: &Store) -> ObjectPath {
+        store.child(self.report.split('/'))
+    }
+}
+
+/// Uploads the report to a folder of its own, `runs/<id>/` (`manifest.json` last), then
+/// switches [`POINTER`] to it; only then are older runs removed, all but the one the
+/// pointer named before, which a reader that read the old pointer may still be reading.
+/// `<id>` is derived from the files, so publishing the same report again rewrites the
+/// same bytes to the same folder.
+async fn publish_prefix(store: &Store, files: &[(String, Vec<u8>)]) -> Result<()> {
+    let os = store.object_store();
+    let previous = Pointer::read(store).await?;
+    let id = run_id(files);
+    let report = format!("{RUNS}/{id}");
+    let folder = store.child([RUNS, id.as_str()]);
+    let is_current = previous.as_ref().is_some_and(|p| p.report == report);
+    let put = |name: &str, bytes: &[u8]| {
+        let path = folder.clone().join(name);
+        let payload = PutPayload::from(bytes.to_vec());
+        async move { os.put(&path, payload).await.map(|_| ()) }
+    };
+    let (manifest, others): (Vec<_>, Vec<_>) = files.iter().partition(|(name, _)| name == MANIFEST);
+    let uploaded = async {
+        futures::stream::iter(others.iter())
+            .map(|(name, bytes)| put(name, bytes))
+            .buffer_unordered(4)
+            .try_collect::<Vec<()>>()
+            .await?;
+        for (name, bytes) in &manifest {
+            put(name, bytes).await?;
+        }
+        let pointer = Pointer {
+            report: report.clone(),
+            manifest_sha256: manifest
+                .first()
+                .map(|(_, bytes)| crate::output::manifest::sha256_hex(bytes))
+                .unwrap_or_default(),
+        };
+        let bytes =
+            serde_json::to_vec_pretty(&pointer).map_err(|e| object_store::Error::Generic {
+                store: "report",
+                source: Box::new(e),
+            })?;
+        os.put(&store.child([POINTER]), PutPayload::from(bytes))
+            .await
+            .map(|_| ())
+    }
+    .await;
+    if let Err(e) = uploaded {
+        // The same folder as the current report holds the same bytes: leave it be.
+        if !is_current {
+            remove_all(store, &folder).await;
+        }
+        return Err(store.error(e));
+    }
+    let keep = [Some(report), previous.map(|p| p.report)];
+    remove_superseded(store, &keep).await;
+    Ok(())
+}
+
+/// A folder name for a report: the start of the SHA-256 over its files.
+fn run_id(files: &[(String, Vec<u8>)]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hash = Sha256::new();
+    for (name, bytes) in files {
+        hash.update((name.len() as u64).to_le_bytes());
+        hash.update(name.as_bytes());
+        hash.update((bytes.len() as u64).to_le_bytes());
+        hash.update(bytes);
+    }
+    hash.finalize()
+        .iter()
+        .take(8)
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Best-effort removal, once the pointer has moved, of what no reader can reach any more:
+/// runs other than `keep`, the staging objects and the top-level files of reports
+/// published before the pointer existed (their `manifest.json` first, so that no reader
+/// takes the rest for a complete report).
+async fn remove_superseded(store: &Store, keep: &[Option<String>]) {
+    let os = store.object_store();
+    let legacy = legacy_files(store).await.ok().flatten().unwrap_or_default();
+    let listed: Vec<ObjectPath> = os
+        .list(Some(store.root()))
+        .filter_map(|m| async move { m.ok().map(|m| m.location) })
+        .collect()
+        .await;
+    let mut doomed: Vec<&ObjectPath> = listed
+        .iter()
+        .filter(|path| {
+            let Some(parts) = relative_parts(store.root(), path) else {
+                return false;
+            };
+            match parts.as_slice() {
+                [pointer] if pointer == POINTER => false,
+                [runs, id, ..] if runs == RUNS => {
+                    let report = format!("{RUNS}/{id}");
+                    !keep.iter().flatten().any(|k| *k == report)
+                }
+                [first, ..] if first.starts_with("_tmp-") => true,
+                [file] => legacy.contains(file),
+                _ => false,
+            }
+        })
+        .collect();
+    let legacy_manifest = store.child([MANIFEST]);
+    doomed.sort_by_key(|path| **path != legacy_manifest);
+    for path in doomed {
+        let _ = os.delete(path).await;
+    }
+}
+
+/// Best-effort removal of a folder of objects.
 async fn remove_all(store: &Store, prefix: &ObjectPath) {
     let os = store.object_store();
     let listed: Vec<_> = os

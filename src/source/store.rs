@@ -43,7 +43,9 @@ pub struct S3Options {
     pub from_env: bool,
     /// Retries of a failed request, with backoff, before the error is reported.
     pub max_retries: usize,
-    /// Bound on one request, and on all retries of it together.
+    /// Bound on one attempt of a request. Retries start only within `max_retries` such
+    /// bounds of the first attempt, so a request ends within `(max_retries + 1) ×
+    /// timeout` plus the backoff (at most 2 s a retry).
     pub timeout: Duration,
 }
 
@@ -188,7 +190,10 @@ impl Store {
                 base: 2.0,
             },
             max_retries: s3.max_retries,
-            retry_timeout: s3.timeout,
+            // Not `timeout` itself: an attempt that timed out would never be retried.
+            retry_timeout: s3
+                .timeout
+                .saturating_mul(s3.max_retries.try_into().unwrap_or(u32::MAX)),
         };
         // Set key by key: `with_client_options` would drop AWS_ALLOW_HTTP read from the env.
         let seconds = |d: Duration| format!("{}ms", d.as_millis());

@@ -7,6 +7,7 @@ mod customer;
 mod differential;
 mod discovery;
 mod duplicates;
+mod faults;
 mod fixtures;
 mod fuzz;
 mod hostile;

@@ -538,11 +538,6 @@ fn start_up_refuses_unsafe_configurations() {
     }
 }
 
-/// Open file descriptors of this process (client and server sides alike).
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count())
-}
-
 /// The soft limit on open files, from /proc/self/limits.
 fn fd_limit() -> usize {
     let limits = std::fs::read_to_string("/proc/self/limits").unwrap_or_default();
@@ -606,26 +601,33 @@ async fn slow_headers_and_idle_connections_are_closed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn open_connections_are_capped() {
-    let server = Server::start(ApiConfig {
-        max_connections: 50,
-        ..ApiConfig::default()
-    })
-    .await;
+    // A server process of its own: its descriptors are its connections, whatever the
+    // tests running beside this one open.
+    let server = ServeProcess::start(300, &["--max-connections", "50"]);
     let address = server.base.trim_start_matches("http://").to_string();
-    let before = open_fds();
+    let before = server.open_fds();
     let mut held = Vec::new();
     for _ in 0..80 {
         held.push(std::net::TcpStream::connect(&address).expect("connect"));
     }
-    // 80 client sockets; the server accepts 50 and leaves the rest in its backlog.
-    let accepted = eventually(Duration::from_secs(10), || open_fds() >= before + 80 + 50).await;
-    assert!(accepted, "{} fds, expected {}", open_fds(), before + 130);
+    // The server accepts 50 and leaves the rest in its backlog.
+    let accepted = eventually(Duration::from_secs(10), || server.open_fds() >= before + 50).await;
+    assert!(
+        accepted,
+        "{} fds, expected {}",
+        server.open_fds(),
+        before + 50
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(open_fds(), before + 80 + 50, "the server went past its cap");
+    assert_eq!(
+        server.open_fds(),
+        before + 50,
+        "the server went past its cap"
+    );
     // Closing some frees slots for the waiting ones.
     held.truncate(40);
-    let served = eventually(Duration::from_secs(10), || open_fds() == before + 40 + 40).await;
-    assert!(served, "{} fds after closing 40", open_fds());
+    let served = eventually(Duration::from_secs(10), || server.open_fds() == before + 40).await;
+    assert!(served, "{} fds after closing 40", server.open_fds());
 }
 
 /// Many idle connections (2,000 where the file limit allows) do not stop `/health`.
@@ -654,4 +656,186 @@ async fn health_answers_while_idle_connections_are_held() {
     );
     assert_eq!((status, body), (200, json!({ "status": "ok" })));
     drop(held);
+}
+
+/// A `snapmetrics serve` process on a generated snapshot; killed when dropped.
+struct ServeProcess {
+    child: std::process::Child,
+    base: String,
+    _store: tempfile::TempDir,
+}
+
+impl ServeProcess {
+    fn start(users: u64, extra: &[&str]) -> ServeProcess {
+        use std::io::BufRead;
+        let store = tempfile::tempdir().expect("store");
+        snapmetrics::generate::generate(
+            &store.path().join("2026-06-30"),
+            &snapmetrics::generate::GenerateOptions::new(users, 11),
+            &|_| {},
+        )
+        .expect("generate");
+        let mut child = crate::fixtures::command(&[
+            "serve",
+            "--store",
+            store.path().to_str().expect("utf-8"),
+            "--no-auth",
+            "--bind",
+            "127.0.0.1:0",
+        ])
+        .args(extra)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("serve");
+        let stderr = child.stderr.take().expect("stderr");
+        let mut line = String::new();
+        std::io::BufReader::new(stderr)
+            .read_line(&mut line)
+            .expect("first line");
+        let address = line
+            .split("on http://")
+            .nth(1)
+            .and_then(|rest| rest.split(';').next())
+            .unwrap_or_else(|| panic!("no address in: {line}"));
+        ServeProcess {
+            base: format!("http://{address}"),
+            child,
+            _store: store,
+        }
+    }
+
+    fn open_fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.child.id())).map_or(0, |d| d.count())
+    }
+
+    /// (resident, peak resident) memory of the server, in MB.
+    fn memory(&self) -> (u64, u64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+                .map_or(0, |kb| kb / 1024)
+        };
+        (field("VmRSS:"), field("VmHWM:"))
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The p-th percentile of sorted durations.
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted.get(index).copied().unwrap_or_default()
+}
+
+/// 20,000 requests at concurrency 64: 85% customer lookups, 15% metrics over 50 filter
+/// sets, on a server process of its own. Nothing may fail but the 503 a request gets
+/// when it cannot be answered within its timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn soak_many_filter_sets() {
+    const USERS: u64 = 1_000;
+    let server = Arc::new(ServeProcess::start(USERS, &[]));
+    let client = reqwest::Client::new();
+    let metrics = ["cohort_retention", "activation", "mau"];
+    let filter_sets: Vec<String> = (0..50)
+        .map(|k| {
+            let from = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).expect("date")
+                + chrono::Days::new(k / 2);
+            format!("from={from}&active_only={}", k % 2 == 1)
+        })
+        .collect();
+    let path = |n: usize| -> (&'static str, String) {
+        let mut rng = rand_pcg::Pcg64::new(n as u128, 0x0a02_bdbf_7bb3_c0a7);
+        use rand::Rng;
+        match n % 20 {
+            0..=2 => {
+                let metric = metrics[rng.random_range(0..metrics.len())];
+                let filters = &filter_sets[rng.random_range(0..filter_sets.len())];
+                ("metrics", format!("/metrics/{metric}?{filters}"))
+            }
+            3 => ("health", "/health".to_string()),
+            _ => (
+                "customers",
+                format!("/customers/{}", rng.random_range(1..=USERS)),
+            ),
+        }
+    };
+    let (rss_before, _) = server.memory();
+    let started = Instant::now();
+    let answers: Vec<(&str, Result<u16, String>, Duration)> = futures::stream::iter(0..20_000usize)
+        .map(|n| {
+            let (server, client) = (server.clone(), client.clone());
+            let (endpoint, path) = path(n);
+            async move {
+                let sent = Instant::now();
+                let status = async {
+                    let response = client.get(format!("{}{path}", server.base)).send().await?;
+                    let status = response.status().as_u16();
+                    response.bytes().await?;
+                    Ok::<u16, reqwest::Error>(status)
+                }
+                .await
+                .map_err(|e| format!("{path}: {e}"));
+                (endpoint, status, sent.elapsed())
+            }
+        })
+        .buffer_unordered(64)
+        .collect()
+        .await;
+    let elapsed = started.elapsed();
+    let (rss_after, rss_peak) = server.memory();
+
+    let failures: Vec<String> = answers
+        .iter()
+        .filter_map(|(_, status, _)| match status {
+            Ok(200 | 503) => None,
+            Ok(other) => Some(format!("status {other}")),
+            Err(e) => Some(e.clone()),
+        })
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} of 20000 failed, e.g. {:?}",
+        failures.len(),
+        &failures[..failures.len().min(5)]
+    );
+    let mut report = format!(
+        "soak: 20000 requests at concurrency 64 in {:.1} s; server RSS {rss_before} MB before, {rss_after} MB after, peak {rss_peak} MB",
+        elapsed.as_secs_f64()
+    );
+    for endpoint in ["customers", "metrics", "health"] {
+        let mut times: Vec<Duration> = answers
+            .iter()
+            .filter(|(e, _, _)| *e == endpoint)
+            .map(|(_, _, t)| *t)
+            .collect();
+        times.sort();
+        let unavailable = answers
+            .iter()
+            .filter(|(e, s, _)| *e == endpoint && *s == Ok(503))
+            .count();
+        report.push_str(&format!(
+            "\n  {endpoint}: {} requests, {unavailable} × 503, p50 {:.1} ms, p99 {:.1} ms",
+            times.len(),
+            percentile(&times, 0.5).as_secs_f64() * 1e3,
+            percentile(&times, 0.99).as_secs_f64() * 1e3,
+        ));
+    }
+    eprintln!("{report}");
+    // Every cheap lookup must have been answered, whatever the metrics did.
+    assert!(
+        answers
+            .iter()
+            .all(|(e, s, _)| *e == "metrics" || *s == Ok(200)),
+        "a lookup got 503 behind metric work\n{report}"
+    );
 }
