@@ -103,6 +103,15 @@ pub enum Error {
         source: Box<DataFusionError>,
     },
 
+    /// The PostgreSQL database an export reads: unreachable, refusing the login, or
+    /// holding what a snapshot cannot represent. Named without its password.
+    #[error("database '{database}': {reason}")]
+    Database { database: String, reason: String },
+
+    /// The connection to the database broke, or the server ended it, mid-export.
+    #[error("database '{database}': the connection was lost: {reason}")]
+    DatabaseLost { database: String, reason: String },
+
     /// A failure that is no one's input: formatting a result the engine computed, say.
     #[error("{context}: {reason}")]
     Internal { context: String, reason: String },
@@ -167,7 +176,8 @@ impl Error {
             Error::ReadOnly { .. }
             | Error::Statement { .. }
             | Error::InvalidArgument { .. }
-            | Error::Report { .. } => ErrorKind::BadArgument,
+            | Error::Report { .. }
+            | Error::Database { .. } => ErrorKind::BadArgument,
             Error::NoCompleteSnapshot { .. }
             | Error::SnapshotNotFound { .. }
             | Error::CustomerNotFound { .. } => ErrorKind::NotFound,
@@ -185,7 +195,7 @@ impl Error {
             {
                 ErrorKind::BadArgument
             }
-            Error::Io { .. } => ErrorKind::Io,
+            Error::Io { .. } | Error::DatabaseLost { .. } => ErrorKind::Io,
             Error::Internal { .. } => ErrorKind::Internal,
         }
     }

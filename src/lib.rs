@@ -14,6 +14,7 @@ pub mod audit;
 pub mod cli;
 pub mod engine;
 pub mod error;
+pub mod export;
 pub mod generate;
 pub mod metrics;
 pub mod output;

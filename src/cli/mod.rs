@@ -4,6 +4,7 @@
 mod audit;
 mod check;
 mod customer;
+mod export;
 mod generate;
 mod query;
 mod report;
@@ -53,6 +54,8 @@ pub enum Command {
     Diff(audit::DiffArgs),
     /// Write a deterministic synthetic snapshot.
     Generate(generate::GenerateArgs),
+    /// Write a new snapshot from the application's PostgreSQL database.
+    Export(export::ExportArgs),
     /// Print one customer's record (by id, or --token).
     Customer(customer::CustomerArgs),
     /// Write every customer's record to FILE.parquet or FILE.csv.
@@ -314,6 +317,7 @@ fn run_here(cli: Cli) -> ExitCode {
             Command::Diff(args) => audit::diff(args).await,
             Command::Check(args) => check::check(args).await,
             Command::Generate(args) => generate::generate(args),
+            Command::Export(args) => export::export(args).await,
             Command::Customer(args) => customer::customer(args).await,
             Command::Customers(args) => customer::customers(args).await,
             Command::Serve(args) => serve::serve(args).await,

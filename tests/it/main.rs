@@ -15,6 +15,7 @@ mod html;
 mod metrics;
 mod names;
 mod normalise;
+mod postgres;
 mod regression;
 mod report;
 mod s3;

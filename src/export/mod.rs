@@ -1,0 +1,506 @@
+//! `export`: one snapshot (SPEC §1 layout, §2 canonical types) written from the
+//! application's PostgreSQL database, read in one `REPEATABLE READ READ ONLY`
+//! transaction with binary `COPY (SELECT <listed columns>) TO STDOUT`.
+//!
+//! The files go through the store's `object_store` (local folder or S3 alike) as they
+//! are encoded, so memory holds one batch and one row group per table, whatever its size.
+//! `_SUCCESS` is written last; a failed export removes what it wrote.
+
+pub mod connect;
+mod decode;
+mod plan;
+
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use datafusion::parquet::arrow::AsyncArrowWriter;
+use datafusion::parquet::basic::{Compression, ZstdLevel};
+use datafusion::parquet::file::properties::WriterProperties;
+use futures::StreamExt;
+use object_store::buffered::BufWriter;
+use object_store::{ObjectStoreExt, PutPayload};
+use serde::Serialize;
+use tokio_postgres::binary_copy::BinaryCopyOutStream;
+use tokio_postgres::{IsolationLevel, Transaction};
+
+pub use connect::Database;
+use decode::{Batch, Raw, key_of};
+use plan::{SourceColumn, TablePlan};
+
+use crate::error::{Error, Result};
+use crate::source::schema::{self, TableSpec};
+use crate::source::snapshot::MANIFEST_FILE;
+use crate::source::store::Store;
+
+/// Rows decoded before they are handed to the Parquet writer.
+const BATCH_ROWS: usize = 64 * 1024;
+
+/// What an export does beyond reading every table.
+#[derive(Debug, Clone)]
+pub struct ExportOptions {
+    /// The snapshot id; default: the transaction's start as `YYYY-MM-DDTHHMMSSZ`.
+    pub id: Option<String>,
+    /// Export `users.email` and `l0_pii_users`.
+    pub include_pii: bool,
+    /// Rows per Parquet file before the next file is started.
+    pub rows_per_file: usize,
+    /// Rows per row group (statistics and pruning are per row group).
+    pub row_group_rows: usize,
+}
+
+impl Default for ExportOptions {
+    fn default() -> Self {
+        ExportOptions {
+            id: None,
+            include_pii: false,
+            rows_per_file: 8 * 1024 * 1024,
+            row_group_rows: 256 * 1024,
+        }
+    }
+}
+
+/// Where an export is: told after every batch, and when a table is done.
+#[derive(Debug, Clone)]
+pub struct Progress {
+    pub table: &'static str,
+    pub rows: u64,
+    pub done: bool,
+}
+
+/// One exported table.
+#[derive(Debug, Clone, Serialize)]
+pub struct TableSummary {
+    pub table: &'static str,
+    pub rows: u64,
+    pub files: usize,
+    #[serde(skip)]
+    pub seconds: f64,
+}
+
+/// What an export wrote.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExportSummary {
+    pub id: String,
+    pub exported_at: String,
+    pub include_pii: bool,
+    pub tables: Vec<TableSummary>,
+}
+
+/// Exports `database` as a new snapshot of `store`; `progress` is told how far each
+/// table has got.
+pub async fn export(
+    database: &Database,
+    store: &Store,
+    options: &ExportOptions,
+    progress: &(dyn Fn(&Progress) + Sync),
+) -> Result<ExportSummary> {
+    let mut client = database.connect().await?;
+    let failed = |e: tokio_postgres::Error| database_error(database, None, &e);
+    let transaction = client
+        .build_transaction()
+        .isolation_level(IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+        .map_err(failed)?;
+    // The first statement fixes the transaction's snapshot; now() is its start.
+    let row = transaction
+        .query_one("SELECT now()", &[])
+        .await
+        .map_err(failed)?;
+    let started = row.try_get::<_, Raw>(0).map_err(failed).and_then(|raw| {
+        decode::timestamp(raw.0).map_err(|reason| Error::Database {
+            database: database.name().to_string(),
+            reason,
+        })
+    })?;
+    let exported_at = chrono::DateTime::from_timestamp_micros(started).unwrap_or_default();
+    let id = match &options.id {
+        Some(id) => id.clone(),
+        None => exported_at.format("%Y-%m-%dT%H%M%SZ").to_string(),
+    };
+    check_new(store, &id).await?;
+    let plans = plan_tables(database, &transaction, options.include_pii).await?;
+
+    let written = async {
+        let mut tables = Vec::new();
+        for plan in &plans {
+            tables.push(
+                export_table(database, &transaction, plan, store, &id, options, progress).await?,
+            );
+        }
+        let summary = ExportSummary {
+            id: id.clone(),
+            exported_at: exported_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            include_pii: options.include_pii,
+            tables,
+        };
+        let manifest = manifest(&summary, database);
+        put(store, &id, MANIFEST_FILE, manifest.into_bytes()).await?;
+        put(store, &id, "_SUCCESS", Vec::new()).await?;
+        Ok::<_, Error>(summary)
+    }
+    .await;
+    match written {
+        Ok(summary) => {
+            // A read-only transaction has nothing to commit; ending it is courtesy.
+            let _ = transaction.commit().await;
+            Ok(summary)
+        }
+        Err(e) => Err(remove_written(store, &id, e).await),
+    }
+}
+
+/// Refuses an id the store already has anything under.
+async fn check_new(store: &Store, id: &str) -> Result<()> {
+    if id.is_empty() || id.contains('/') || id.starts_with('.') {
+        return Err(Error::invalid(
+            "snapshot id",
+            format!("'{id}' is not a snapshot id (a folder name, e.g. 2026-06-30)"),
+        ));
+    }
+    let prefix = store.child([id]);
+    let mut listing = store.object_store().list(Some(&prefix));
+    match listing.next().await {
+        None => Ok(()),
+        Some(Err(e)) => Err(store.error(e)),
+        Some(Ok(_)) => Err(Error::invalid(
+            "snapshot id",
+            format!(
+                "store '{}' already has a snapshot '{id}'; choose another id, or remove it first",
+                store.location()
+            ),
+        )),
+    }
+}
+
+/// The tables of SPEC §2 the database has, planned; a missing required one is an error.
+async fn plan_tables(
+    database: &Database,
+    transaction: &Transaction<'_>,
+    include_pii: bool,
+) -> Result<Vec<TablePlan>> {
+    // pg_catalog, not information_schema: the latter hides tables the user may not read,
+    // which would turn "permission denied" into a misleading "missing table".
+    let rows = transaction
+        .query(
+            "SELECT c.relname::text, a.attname::text, t.typname::text
+             FROM pg_catalog.pg_attribute a
+             JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
+             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+             JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+             WHERE n.nspname = current_schema()
+               AND c.relkind IN ('r', 'p', 'v', 'm', 'f')
+               AND a.attnum > 0 AND NOT a.attisdropped
+             ORDER BY c.relname, a.attnum",
+            &[],
+        )
+        .await
+        .map_err(|e| database_error(database, None, &e))?;
+    let mut found: BTreeMap<String, Vec<SourceColumn>> = BTreeMap::new();
+    for row in rows {
+        let text = |i| {
+            row.try_get::<_, String>(i)
+                .map_err(|e| database_error(database, None, &e))
+        };
+        found.entry(text(0)?).or_default().push(SourceColumn {
+            name: text(1)?,
+            udt: text(2)?,
+        });
+    }
+    let has = |spec: &TableSpec| found.contains_key(spec.name);
+    let missing = |table: &str| Error::Database {
+        database: database.name().to_string(),
+        reason: format!(
+            "has no table '{table}' in schema current_schema() (a table every snapshot needs); set search_path, or export from the database that has it"
+        ),
+    };
+    for required in [
+        &schema::USERS,
+        &schema::USER_EVENTS,
+        &schema::ONBOARDING_RESPONSES,
+    ] {
+        if !has(required) {
+            return Err(missing(required.name));
+        }
+    }
+    let analytics = has(&schema::L1_TRANSACTION_FACTS) && has(&schema::L0_USER_TOKENIZATION);
+    if !analytics && !has(&schema::TRANSACTIONS) {
+        return Err(missing("transactions"));
+    }
+    schema::ALL
+        .into_iter()
+        .filter(|spec| has(spec))
+        .filter(|spec| include_pii || !schema::is_pii_table(spec.name))
+        .map(|spec| {
+            TablePlan::new(spec, &found[spec.name], include_pii).map_err(|problem| {
+                Error::Database {
+                    database: database.name().to_string(),
+                    reason: format!("table '{}' {problem}", spec.name),
+                }
+            })
+        })
+        .collect()
+}
+
+fn properties(options: &ExportOptions) -> WriterProperties {
+    WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .set_max_row_group_row_count(Some(options.row_group_rows))
+        .build()
+}
+
+async fn export_table(
+    database: &Database,
+    transaction: &Transaction<'_>,
+    plan: &TablePlan,
+    store: &Store,
+    id: &str,
+    options: &ExportOptions,
+    progress: &(dyn Fn(&Progress) + Sync),
+) -> Result<TableSummary> {
+    let started = Instant::now();
+    let table = plan.table;
+    let failed = |e: tokio_postgres::Error| database_error(database, Some(table), &e);
+    let copy = transaction
+        .copy_out(&plan.copy_statement())
+        .await
+        .map_err(failed)?;
+    let rows = BinaryCopyOutStream::new(copy, &plan.wire_types());
+    futures::pin_mut!(rows);
+    let mut batch = Batch::new(plan, BATCH_ROWS);
+    let mut file = FileRoller::new(store, id, plan, properties(options), options.rows_per_file);
+    let key = plan.row_key();
+    let mut total = 0u64;
+    while let Some(row) = rows.next().await {
+        let row = row.map_err(failed)?;
+        let values = (0..plan.columns.len())
+            .map(|i| row.try_get::<Option<Raw>>(i))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(failed)?;
+        batch.push(&values).map_err(|(column, problem)| {
+            let row = key_of(&values, key).map_or(String::new(), |k| format!(", row id {k}"));
+            Error::Database {
+                database: database.name().to_string(),
+                reason: format!(
+                    "table '{table}', column '{}'{row}: {problem}",
+                    plan.columns[column].name
+                ),
+            }
+        })?;
+        total += 1;
+        if batch.rows() == BATCH_ROWS {
+            file.write(batch.finish()).await?;
+            progress(&Progress {
+                table,
+                rows: total,
+                done: false,
+            });
+        }
+    }
+    if batch.rows() > 0 || file.files == 0 {
+        file.write(batch.finish()).await?;
+    }
+    let files = file.close().await?;
+    progress(&Progress {
+        table,
+        rows: total,
+        done: true,
+    });
+    Ok(TableSummary {
+        table,
+        rows: total,
+        files,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Writes a table's batches into `part-NNNNN.parquet` files of at most `rows_per_file`
+/// rows, each streamed to the store as it is encoded.
+struct FileRoller<'a> {
+    store: &'a Store,
+    id: &'a str,
+    plan: &'a TablePlan,
+    properties: WriterProperties,
+    rows_per_file: usize,
+    current: Option<(AsyncArrowWriter<BufWriter>, usize)>,
+    files: usize,
+}
+
+impl<'a> FileRoller<'a> {
+    fn new(
+        store: &'a Store,
+        id: &'a str,
+        plan: &'a TablePlan,
+        properties: WriterProperties,
+        rows_per_file: usize,
+    ) -> Self {
+        FileRoller {
+            store,
+            id,
+            plan,
+            properties,
+            rows_per_file: rows_per_file.max(1),
+            current: None,
+            files: 0,
+        }
+    }
+
+    fn file_name(&self, n: usize) -> String {
+        format!("part-{n:05}.parquet")
+    }
+
+    fn error(&self, e: impl std::fmt::Display) -> Error {
+        Error::Internal {
+            context: format!(
+                "writing {}/{}/{}",
+                self.id,
+                self.plan.table,
+                self.file_name(self.files.saturating_sub(1))
+            ),
+            reason: e.to_string(),
+        }
+    }
+
+    async fn write(&mut self, batch: datafusion::arrow::array::RecordBatch) -> Result<()> {
+        let mut batch = batch;
+        loop {
+            if self.current.is_none() {
+                let path =
+                    self.store
+                        .child([self.id, self.plan.table, &self.file_name(self.files)]);
+                let sink = BufWriter::new(self.store.object_store().clone(), path);
+                let writer = AsyncArrowWriter::try_new(
+                    sink,
+                    self.plan.schema(),
+                    Some(self.properties.clone()),
+                )
+                .map_err(|e| self.error(e))?;
+                self.files += 1;
+                self.current = Some((writer, 0));
+            }
+            let Some((writer, rows)) = self.current.as_mut() else {
+                continue;
+            };
+            let room = self.rows_per_file - *rows;
+            let now = batch.slice(0, room.min(batch.num_rows()));
+            *rows += now.num_rows();
+            let full = *rows == self.rows_per_file;
+            writer.write(&now).await.map_err(|e| self.error(e))?;
+            if full {
+                self.finish_file().await?;
+            }
+            if now.num_rows() == batch.num_rows() {
+                return Ok(());
+            }
+            batch = batch.slice(now.num_rows(), batch.num_rows() - now.num_rows());
+        }
+    }
+
+    async fn finish_file(&mut self) -> Result<()> {
+        if let Some((writer, _)) = self.current.take() {
+            writer.close().await.map_err(|e| self.error(e))?;
+        }
+        Ok(())
+    }
+
+    async fn close(mut self) -> Result<usize> {
+        self.finish_file().await?;
+        Ok(self.files)
+    }
+}
+
+fn manifest(summary: &ExportSummary, database: &Database) -> String {
+    let tables: BTreeMap<&str, serde_json::Value> = summary
+        .tables
+        .iter()
+        .map(|t| {
+            (
+                t.table,
+                serde_json::json!({ "rows": t.rows, "files": t.files }),
+            )
+        })
+        .collect();
+    let value = serde_json::json!({
+        "exported_at": summary.exported_at,
+        "exporter": { "name": env!("CARGO_PKG_NAME"), "version": env!("CARGO_PKG_VERSION") },
+        "source": database.name(),
+        "include_pii": summary.include_pii,
+        "tables": tables,
+    });
+    let mut text = serde_json::to_string_pretty(&value).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+async fn put(store: &Store, id: &str, name: &str, bytes: Vec<u8>) -> Result<()> {
+    store
+        .object_store()
+        .put(&store.child([id, name]), PutPayload::from(bytes))
+        .await
+        .map(|_| ())
+        .map_err(|e| store.error(e))
+}
+
+/// Removes what a failed export wrote, and says in the error whether it could.
+async fn remove_written(store: &Store, id: &str, error: Error) -> Error {
+    let os = store.object_store();
+    let prefix = store.child([id]);
+    let listed: Vec<_> = os
+        .list(Some(&prefix))
+        .filter_map(|m| async move { m.ok().map(|m| m.location) })
+        .collect()
+        .await;
+    let mut left = 0;
+    for path in &listed {
+        if os.delete(path).await.is_err() {
+            left += 1;
+        }
+    }
+    if let Some(dir) = store.local_dir() {
+        let _ = remove_empty_dirs(&dir.join(id));
+    }
+    match left {
+        0 => error,
+        n => Error::Internal {
+            context: error.to_string(),
+            reason: format!(
+                "and {n} files it wrote under '{id}' could not be removed; that snapshot has no _SUCCESS, so no reader takes it for complete"
+            ),
+        },
+    }
+}
+
+/// Removes the empty folders a local store keeps after its files are deleted.
+fn remove_empty_dirs(dir: &std::path::Path) -> std::io::Result<()> {
+    if dir.is_dir() {
+        for entry in std::fs::read_dir(dir)? {
+            remove_empty_dirs(&entry?.path())?;
+        }
+        std::fs::remove_dir(dir)?;
+    }
+    Ok(())
+}
+
+/// A driver error as a one-line error of the right kind: a connection that was lost or
+/// ended by the server is a fault (exit 1); anything else, the database's content or the
+/// connection settings (exit 2).
+fn database_error(database: &Database, table: Option<&str>, e: &tokio_postgres::Error) -> Error {
+    let mut reason = connect::describe(e);
+    if let Some(table) = table {
+        reason = format!("table '{table}': {reason}");
+    }
+    let code = e.code().map(|c| c.code().to_string()).unwrap_or_default();
+    let lost = e.is_closed() || code.starts_with("57") || code.starts_with("08");
+    if lost {
+        Error::DatabaseLost {
+            database: database.name().to_string(),
+            reason,
+        }
+    } else {
+        Error::Database {
+            database: database.name().to_string(),
+            reason,
+        }
+    }
+}
