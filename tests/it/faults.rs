@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use rand::{Rng, SeedableRng};
 
-use crate::fixtures::{command, copy_dir, stderr};
+use crate::fixtures::{command, copy_dir, is_root, stderr};
 
 const ID: &str = "2026-06-30";
 
@@ -219,16 +219,6 @@ impl Drop for Tmpfs {
             .arg(self.dir.path())
             .status();
     }
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status").is_ok_and(|status| {
-        status
-            .lines()
-            .find(|l| l.starts_with("Uid:"))
-            .and_then(|l| l.split_whitespace().nth(2))
-            == Some("0")
-    })
 }
 
 /// Bytes a folder's files take on a tmpfs (whole pages).

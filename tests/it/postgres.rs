@@ -14,7 +14,7 @@ use snapmetrics::datafusion;
 use snapmetrics::export::{Database, ExportOptions, Progress};
 use snapmetrics::source::store::Store;
 
-use crate::fixtures::{command, stderr};
+use crate::fixtures::{command, is_root, stderr};
 
 const PASSWORD: &str = "pg-test-secret-7d1f";
 const SENTINEL: &str = "SENTINEL-password-hash-5f0e9c";
@@ -128,16 +128,6 @@ fn bin_dir() -> Option<PathBuf> {
         .collect();
     versions.sort();
     versions.pop()
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status").is_ok_and(|status| {
-        status
-            .lines()
-            .find(|l| l.starts_with("Uid:"))
-            .and_then(|l| l.split_whitespace().nth(2))
-            == Some("0")
-    })
 }
 
 /// `program`, run as the `postgres` user when this is root (PostgreSQL refuses root).
@@ -284,6 +274,13 @@ fn text(path: &Path) -> &str {
     path.to_str().expect("utf-8")
 }
 
+/// `snapmetrics export --source URL --out STORE --id ID [extra…]`, run to its end.
+fn export(url: &str, store: &Path, id: &str, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["export", "--source", url, "--out", text(store), "--id", id];
+    args.extend_from_slice(extra);
+    command(&args).output().expect("export")
+}
+
 /// Every file below `dir` with its bytes, relative names sorted.
 fn all_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
     fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
@@ -351,17 +348,7 @@ fn an_exported_database_gives_the_same_report() {
 
     let exported = work.path().join("exported");
     let url = server.admin_url("app");
-    let output = command(&[
-        "export",
-        "--source",
-        &url,
-        "--out",
-        text(&exported),
-        "--id",
-        ID,
-    ])
-    .output()
-    .expect("export");
+    let output = export(&url, &exported, ID, &[]);
     assert!(output.status.success(), "{}", stderr(&output));
     let said = stderr(&output);
     assert!(!said.contains(PASSWORD), "the password was printed: {said}");
@@ -424,18 +411,7 @@ fn an_exported_database_gives_the_same_report() {
     }
 
     // With --include-pii: the PII tables and columns, and the manifest says so.
-    let output = command(&[
-        "export",
-        "--source",
-        &url,
-        "--out",
-        text(&exported),
-        "--id",
-        "with-pii",
-        "--include-pii",
-    ])
-    .output()
-    .expect("export");
+    let output = export(&url, &exported, "with-pii", &["--include-pii"]);
     assert!(output.status.success(), "{}", stderr(&output));
     let snapshot = exported.join("with-pii");
     assert!(
@@ -455,17 +431,7 @@ fn an_exported_database_gives_the_same_report() {
 
     // The same id again: refused, and the existing snapshot is left alone.
     let before = all_files(&exported.join(ID));
-    let output = command(&[
-        "export",
-        "--source",
-        &url,
-        "--out",
-        text(&exported),
-        "--id",
-        ID,
-    ])
-    .output()
-    .expect("export");
+    let output = export(&url, &exported, ID, &[]);
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
     assert!(
         stderr(&output).contains("already has a snapshot"),
@@ -589,17 +555,7 @@ fn bad_sources_are_one_line_errors_and_leave_no_snapshot() {
     ];
     for (n, (url, expected)) in cases.iter().enumerate() {
         let id = format!("case-{n}");
-        let output = command(&[
-            "export",
-            "--source",
-            url,
-            "--out",
-            text(out.path()),
-            "--id",
-            &id,
-        ])
-        .output()
-        .expect("export");
+        let output = export(url, out.path(), &id, &[]);
         let message = stderr(&output);
         assert_eq!(output.status.code(), Some(2), "{url}: {message}");
         assert_eq!(message.trim_end().lines().count(), 1, "{message}");
@@ -619,17 +575,7 @@ fn bad_sources_are_one_line_errors_and_leave_no_snapshot() {
             out.path().join(&id).display()
         );
     }
-    let output = command(&[
-        "export",
-        "--source",
-        &server.admin_url("good"),
-        "--out",
-        text(out.path()),
-        "--id",
-        "ok",
-    ])
-    .output()
-    .expect("export");
+    let output = export(&server.admin_url("good"), out.path(), "ok", &[]);
     assert!(output.status.success(), "{}", stderr(&output));
 }
 
