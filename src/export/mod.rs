@@ -19,7 +19,6 @@ use datafusion::parquet::file::properties::WriterProperties;
 use futures::StreamExt;
 use object_store::buffered::BufWriter;
 use object_store::{ObjectStoreExt, PutPayload};
-use serde::Serialize;
 use tokio_postgres::binary_copy::BinaryCopyOutStream;
 use tokio_postgres::{IsolationLevel, Transaction};
 
@@ -68,17 +67,16 @@ pub struct Progress {
 }
 
 /// One exported table.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct TableSummary {
     pub table: &'static str,
     pub rows: u64,
     pub files: usize,
-    #[serde(skip)]
     pub seconds: f64,
 }
 
 /// What an export wrote.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct ExportSummary {
     pub id: String,
     pub exported_at: String,
@@ -362,33 +360,30 @@ impl<'a> FileRoller<'a> {
         }
     }
 
-    async fn write(&mut self, batch: datafusion::arrow::array::RecordBatch) -> Result<()> {
-        let mut batch = batch;
+    /// Starts the next file.
+    fn open_file(&mut self) -> Result<AsyncArrowWriter<BufWriter>> {
+        let path = self
+            .store
+            .child([self.id, self.plan.table, &self.file_name(self.files)]);
+        self.files += 1;
+        let sink = BufWriter::new(self.store.object_store().clone(), path);
+        AsyncArrowWriter::try_new(sink, self.plan.schema(), Some(self.properties.clone()))
+            .map_err(|e| self.error(e))
+    }
+
+    async fn write(&mut self, mut batch: datafusion::arrow::array::RecordBatch) -> Result<()> {
         loop {
-            if self.current.is_none() {
-                let path =
-                    self.store
-                        .child([self.id, self.plan.table, &self.file_name(self.files)]);
-                let sink = BufWriter::new(self.store.object_store().clone(), path);
-                let writer = AsyncArrowWriter::try_new(
-                    sink,
-                    self.plan.schema(),
-                    Some(self.properties.clone()),
-                )
-                .map_err(|e| self.error(e))?;
-                self.files += 1;
-                self.current = Some((writer, 0));
-            }
-            let Some((writer, rows)) = self.current.as_mut() else {
-                continue;
+            let (mut writer, mut rows) = match self.current.take() {
+                Some(current) => current,
+                None => (self.open_file()?, 0),
             };
-            let room = self.rows_per_file - *rows;
-            let now = batch.slice(0, room.min(batch.num_rows()));
-            *rows += now.num_rows();
-            let full = *rows == self.rows_per_file;
+            let now = batch.slice(0, (self.rows_per_file - rows).min(batch.num_rows()));
+            rows += now.num_rows();
             writer.write(&now).await.map_err(|e| self.error(e))?;
-            if full {
-                self.finish_file().await?;
+            if rows == self.rows_per_file {
+                writer.close().await.map_err(|e| self.error(e))?;
+            } else {
+                self.current = Some((writer, rows));
             }
             if now.num_rows() == batch.num_rows() {
                 return Ok(());
@@ -444,19 +439,7 @@ async fn put(store: &Store, id: &str, name: &str, bytes: Vec<u8>) -> Result<()> 
 
 /// Removes what a failed export wrote, and says in the error whether it could.
 async fn remove_written(store: &Store, id: &str, error: Error) -> Error {
-    let os = store.object_store();
-    let prefix = store.child([id]);
-    let listed: Vec<_> = os
-        .list(Some(&prefix))
-        .filter_map(|m| async move { m.ok().map(|m| m.location) })
-        .collect()
-        .await;
-    let mut left = 0;
-    for path in &listed {
-        if os.delete(path).await.is_err() {
-            left += 1;
-        }
-    }
+    let left = store.remove_prefix(&store.child([id])).await;
     if let Some(dir) = store.local_dir() {
         let _ = remove_empty_dirs(&dir.join(id));
     }

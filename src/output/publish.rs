@@ -211,14 +211,8 @@ async fn check_replaceable_prefix(store: &Store) -> Result<()> {
 
 /// The files of a report published at the top of the prefix, before pointers existed.
 async fn legacy_files(store: &Store) -> Result<Option<Vec<String>>> {
-    match store.object_store().get(&store.child([MANIFEST])).await {
-        Ok(result) => {
-            let bytes = result.bytes().await.map_err(|e| store.error(e))?;
-            Ok(report_files(&bytes))
-        }
-        Err(object_store::Error::NotFound { .. }) => Ok(None),
-        Err(e) => Err(store.error(e)),
-    }
+    let manifest = store.get_if_exists(&store.child([MANIFEST])).await?;
+    Ok(manifest.as_deref().and_then(report_files))
 }
 
 impl From<&Path> for Destination {
@@ -380,10 +374,8 @@ pub struct Pointer {
 impl Pointer {
     /// The pointer of `store`, `None` when there is none; an error when it is not one.
     pub async fn read(store: &Store) -> Result<Option<Pointer>> {
-        let bytes = match store.object_store().get(&store.child([POINTER])).await {
-            Ok(result) => result.bytes().await.map_err(|e| store.error(e))?,
-            Err(object_store::Error::NotFound { .. }) => return Ok(None),
-            Err(e) => return Err(store.error(e)),
+        let Some(bytes) = store.get_if_exists(&store.child([POINTER])).await? else {
+            return Ok(None);
         };
         let pointer: Pointer = serde_json::from_slice(&bytes).map_err(|e| Error::Report {
             report: store.location().to_string(),
@@ -455,7 +447,7 @@ async fn publish_prefix(store: &Store, files: &[(String, Vec<u8>)]) -> Result<()
     if let Err(e) = uploaded {
         // The same folder as the current report holds the same bytes: leave it be.
         if !is_current {
-            remove_all(store, &folder).await;
+            store.remove_prefix(&folder).await;
         }
         return Err(store.error(e));
     }
@@ -515,19 +507,6 @@ async fn remove_superseded(store: &Store, keep: &[Option<String>]) {
     doomed.sort_by_key(|path| **path != legacy_manifest);
     for path in doomed {
         let _ = os.delete(path).await;
-    }
-}
-
-/// Best-effort removal of a folder of objects.
-async fn remove_all(store: &Store, prefix: &ObjectPath) {
-    let os = store.object_store();
-    let listed: Vec<_> = os
-        .list(Some(prefix))
-        .filter_map(|m| async move { m.ok().map(|m| m.location) })
-        .collect()
-        .await;
-    for path in listed {
-        let _ = os.delete(&path).await;
     }
 }
 

@@ -262,10 +262,8 @@ pub async fn read_manifest(store: &Store, id: &str) -> Result<Option<serde_json:
         reason,
     };
     let path = store.snapshot_prefix(id).join(MANIFEST_FILE);
-    let bytes = match store.object_store().get(&path).await {
-        Ok(result) => result.bytes().await.map_err(|e| store.error(e))?,
-        Err(object_store::Error::NotFound { .. }) => return Ok(None),
-        Err(e) => return Err(store.error(e)),
+    let Some(bytes) = store.get_if_exists(&path).await? else {
+        return Ok(None);
     };
     let value: serde_json::Value =
         serde_json::from_slice(&bytes).map_err(|e| invalid(e.to_string()))?;

@@ -7,10 +7,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use datafusion::execution::object_store::ObjectStoreUrl;
+use futures::StreamExt;
 use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::local::LocalFileSystem;
 use object_store::path::Path;
-use object_store::{BackoffConfig, ClientConfigKey, ObjectStore, RetryConfig};
+use object_store::{BackoffConfig, ClientConfigKey, ObjectStore, ObjectStoreExt, RetryConfig};
 use url::Url;
 
 use crate::error::{Error, Result};
@@ -314,6 +315,33 @@ impl Store {
         } else {
             self.url_of(path, false)
         }
+    }
+
+    /// The bytes of the object at `path`, or `None` when there is none.
+    pub(crate) async fn get_if_exists(&self, path: &Path) -> Result<Option<bytes::Bytes>> {
+        match self.object_store.get(path).await {
+            Ok(result) => result.bytes().await.map(Some).map_err(|e| self.error(e)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(self.error(e)),
+        }
+    }
+
+    /// Deletes every object below `prefix`, as far as it can; returns how many it could
+    /// not delete.
+    pub(crate) async fn remove_prefix(&self, prefix: &Path) -> usize {
+        let listed: Vec<Path> = self
+            .object_store
+            .list(Some(prefix))
+            .filter_map(|m| async move { m.ok().map(|m| m.location) })
+            .collect()
+            .await;
+        let mut left = 0;
+        for path in &listed {
+            if self.object_store.delete(path).await.is_err() {
+                left += 1;
+            }
+        }
+        left
     }
 
     pub(crate) fn error(&self, source: object_store::Error) -> Error {
