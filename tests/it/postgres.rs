@@ -484,7 +484,28 @@ fn bad_sources_are_one_line_errors_and_leave_no_snapshot() {
                 .expect("setup");
         })
     };
-    setup("good", MINIMAL);
+    // What other exporters' databases have: int4 ids, a naive timestamp, extra columns
+    // with odd names and types that have no canonical mapping, columns out of order.
+    setup(
+        "good",
+        &MINIMAL
+            .replace(
+                "CREATE TABLE users (id bigint,",
+                "CREATE TABLE users (\"Plan \"\"tier\"\"\" int4[], id integer,",
+            )
+            .replace(
+                "INSERT INTO users VALUES (1,",
+                "INSERT INTO users VALUES ('{1,2}', 1,",
+            )
+            .replace(
+                "CREATE TABLE user_events (id bigint,",
+                "CREATE TABLE user_events (id bigint, month text,",
+            )
+            .replace(
+                "INSERT INTO user_events VALUES (10,",
+                "INSERT INTO user_events VALUES (10, '2026-01',",
+            ),
+    );
     setup("missing", "CREATE TABLE users (id bigint);");
     setup(
         "mistyped",
@@ -576,6 +597,37 @@ fn bad_sources_are_one_line_errors_and_leave_no_snapshot() {
         );
     }
     let output = export(&server.admin_url("good"), out.path(), "ok", &[]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let snapshot = out.path().join("ok");
+    assert_eq!(
+        column_names(&snapshot, "users"),
+        [
+            "id",
+            "display_name",
+            "login_attempts",
+            "created_at",
+            "is_active",
+            "Plan \"tier\""
+        ]
+    );
+    let users = read_batches(&parquet_files(&snapshot.join("users"))[0]);
+    let plan = users[0].column(5).as_string::<i32>().value(0).to_string();
+    assert_eq!(plan, "{1,2}");
+    assert_eq!(users[0].schema().field(0).data_type(), &DataType::Int64);
+    // A column named like a partition key is an ordinary column, and the snapshot reads.
+    assert!(column_names(&snapshot, "user_events").contains(&"month".to_string()));
+    let reports = tempfile::tempdir().expect("reports");
+    let output = command(&[
+        "report",
+        "--store",
+        text(out.path()),
+        "--snapshot",
+        "ok",
+        "--out",
+    ])
+    .arg(reports.path().join("ok"))
+    .output()
+    .expect("report");
     assert!(output.status.success(), "{}", stderr(&output));
 }
 
