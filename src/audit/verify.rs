@@ -373,15 +373,14 @@ async fn recompute(
     options: &VerifyOptions,
     verdict: &mut Verification,
 ) -> Result<()> {
-    let tz =
-        crate::engine::calendar::parse_zone(&manifest.settings.tz).map_err(|_| Error::Report {
-            report: manifest.snapshot.id.clone(),
-            reason: format!(
-                "{}: settings.tz '{}' is not an IANA time zone",
-                manifest::FILE,
-                manifest.settings.tz
-            ),
-        })?;
+    let tz = crate::engine::time::parse_zone(&manifest.settings.tz).map_err(|_| Error::Report {
+        report: manifest.snapshot.id.clone(),
+        reason: format!(
+            "{}: settings.tz '{}' is not an IANA time zone",
+            manifest::FILE,
+            manifest.settings.tz
+        ),
+    })?;
     let include_pii = manifest
         .inputs
         .iter()

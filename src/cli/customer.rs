@@ -1,7 +1,6 @@
 //! `snapmetrics customer ID` (one record) and `snapmetrics customers --out FILE` (all).
 
 use std::io::Write;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
@@ -14,7 +13,7 @@ use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
 use super::SnapshotArgs;
 use crate::error::Error;
 use crate::metrics::customer::{self, CustomerKey};
-use crate::output::publish::AtomicFile;
+use crate::output::publish::FileDestination;
 use crate::output::{self, Format};
 
 #[derive(Debug, Args)]
@@ -40,10 +39,10 @@ pub enum CustomerFormat {
 
 #[derive(Debug, Args)]
 pub struct CustomersArgs {
-    /// The file to write: FILE.parquet or FILE.csv (one row per customer, nested fields
-    /// flattened into prefixed columns).
+    /// The file to write, FILE.parquet or FILE.csv, local or s3://bucket/prefix/FILE (one
+    /// row per customer, nested fields flattened into prefixed columns).
     #[arg(long)]
-    out: PathBuf,
+    out: String,
     #[command(flatten)]
     snapshot: SnapshotArgs,
 }
@@ -96,13 +95,17 @@ fn fields_and_values(
 }
 
 pub async fn customers(args: CustomersArgs) -> anyhow::Result<ExitCode> {
-    let format = match args.out.extension().and_then(|e| e.to_str()) {
-        Some(e) if e.eq_ignore_ascii_case("parquet") => Format::Parquet,
-        Some(e) if e.eq_ignore_ascii_case("csv") => Format::Csv,
+    let out = FileDestination::parse(&args.out, &args.snapshot.store.s3.options())?;
+    let extension = out
+        .file_name()
+        .and_then(|name| name.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase()));
+    let format = match extension.as_deref() {
+        Some("parquet") => Format::Parquet,
+        Some("csv") => Format::Csv,
         _ => {
             return Err(Error::invalid(
                 "--out",
-                format!("'{}' must end in .parquet or .csv", args.out.display()),
+                format!("'{}' must end in .parquet or .csv", out.display()),
             )
             .into());
         }
@@ -115,12 +118,12 @@ pub async fn customers(args: CustomersArgs) -> anyhow::Result<ExitCode> {
         _ => (schema, batches),
     };
     let rows: usize = batches.iter().map(RecordBatch::num_rows).sum();
-    let mut file = AtomicFile::create(&args.out)?;
-    output::write(format, &schema, &batches, &mut file)?;
-    file.commit()?;
+    let mut bytes = Vec::new();
+    output::write(format, &schema, &batches, &mut bytes)?;
+    out.write(bytes).await?;
     eprintln!(
         "wrote {rows} customers to {} in {:.1} s (snapshot {}, as_of {} from {})",
-        args.out.display(),
+        out.display(),
         started.elapsed().as_secs_f64(),
         session.snapshot().id,
         session

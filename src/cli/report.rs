@@ -15,9 +15,30 @@ pub struct ReportArgs {
     snapshot: SnapshotArgs,
     #[command(flatten)]
     filters: FilterArgs,
-    /// Formats to write; csv is always written, html by default.
+    /// Formats to write; csv is always written, html by default (`--format csv`: CSV only).
     #[arg(long, value_enum, value_delimiter = ',', default_value = "csv,html")]
-    format: Vec<ReportFormat>,
+    format: Vec<FormatArg>,
+}
+
+/// A value of `--format`: `csv` names the files every report has, so it adds nothing
+/// and only leaves the others out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum FormatArg {
+    Csv,
+    Parquet,
+    Json,
+    Html,
+}
+
+impl FormatArg {
+    fn extra(self) -> Option<ReportFormat> {
+        match self {
+            FormatArg::Csv => None,
+            FormatArg::Parquet => Some(ReportFormat::Parquet),
+            FormatArg::Json => Some(ReportFormat::Json),
+            FormatArg::Html => Some(ReportFormat::Html),
+        }
+    }
 }
 
 pub async fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
@@ -25,7 +46,8 @@ pub async fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
     destination.check(&args.snapshot.store.open()?).await?;
     let filters = args.filters.filters()?;
     let session = args.snapshot.open().await?;
-    let written = report::write(&session, &filters, destination.clone(), &args.format).await?;
+    let extras: Vec<ReportFormat> = args.format.iter().filter_map(|f| f.extra()).collect();
+    let written = report::write(&session, &filters, destination.clone(), &extras).await?;
     eprintln!(
         "wrote {} files to {} (snapshot {}, as_of {} from {})",
         written.files.len(),

@@ -1,5 +1,5 @@
 //! The query engine over one snapshot: the DataFusion session, the catalogue of views it
-//! registers, the time functions and calendars, the tables it keeps, the duplicate-id
+//! registers, the time functions (`time`) and calendar tables (`calendar`), the tables it keeps, the duplicate-id
 //! scans, the containment of decoder panics, joins that yield so that cancelling works,
 //! and the description of what it holds.
 
@@ -10,4 +10,5 @@ pub mod describe;
 pub mod duplicates;
 pub(crate) mod memo;
 pub mod session;
+pub mod time;
 pub(crate) mod yielding;

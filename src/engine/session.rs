@@ -21,9 +21,10 @@ use datafusion::prelude::{
 use futures::{Stream, StreamExt};
 use serde::{Deserialize, Serialize};
 
-use crate::engine::calendar::{self, Calendar, LocalTime};
+use crate::engine::calendar::Calendar;
 use crate::engine::catalogue::{CLEAN_VIEW, Kind, VIEWS};
 use crate::engine::memo::{Kept, OnFirstUse};
+use crate::engine::time::LocalTime;
 use crate::error::{Error, Result};
 use crate::source::schema::{self, TableSpec, Visibility};
 use crate::source::snapshot::{AsOf, AsOfSource, Snapshot};
@@ -347,7 +348,7 @@ impl Session {
         register(
             &self.ctx,
             "onboarding_steps",
-            Arc::new(calendar::steps(max_steps)?),
+            Arc::new(onboarding_steps(max_steps)?),
         )?;
 
         Ok(())
@@ -758,4 +759,17 @@ fn register(
     ctx.register_table(name, table)
         .map(|_| ())
         .map_err(|e| Error::query(format!("registering '{name}'"), e))
+}
+
+/// `onboarding_steps(step)`: 1 to the greatest `total_steps`, so every step is reported.
+fn onboarding_steps(max_steps: i32) -> Result<MemTable> {
+    let schema = Arc::new(Schema::new(vec![Field::new(
+        "step",
+        DataType::Int32,
+        false,
+    )]));
+    let steps = Arc::new(Int32Array::from_iter_values(1..=max_steps.max(0)));
+    let failed = |e| Error::query("building onboarding_steps", e);
+    let batch = RecordBatch::try_new(schema.clone(), vec![steps]).map_err(|e| failed(e.into()))?;
+    MemTable::try_new(schema, vec![vec![batch]]).map_err(failed)
 }

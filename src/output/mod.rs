@@ -28,7 +28,7 @@ pub enum Format {
     Table,
     /// CSV with a header row.
     Csv,
-    /// Newline-delimited JSON objects.
+    /// Newline-delimited JSON objects, every column present (NULL as `null`).
     Json,
     /// A Markdown (GitHub) table, for pasting into a ticket or a pull request.
     Markdown,
@@ -68,6 +68,19 @@ pub fn write(
     out.write_all(&bytes)
         .and_then(|()| out.flush())
         .map_err(|e| Error::io("output", e))
+}
+
+/// Rows as JSON objects, in the one JSON encoding every output uses ([`Format::Json`]).
+pub fn json_rows(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Vec<serde_json::Value>> {
+    let mut lines = Vec::new();
+    write(Format::Json, schema, batches, &mut lines)?;
+    lines
+        .split(|&b| b == b'\n')
+        .filter(|line| !line.is_empty())
+        .map(|line| {
+            serde_json::from_slice(line).map_err(|e| Error::internal("reading JSON rows back", e))
+        })
+        .collect()
 }
 
 /// Writes a stream of batches to `out` as they arrive. Only [`Format::Table`] holds
@@ -133,9 +146,11 @@ impl<W: Write + Send> Encoder<W> {
                     .build(out),
                 false,
             ),
-            Format::Json => {
-                EncoderKind::Json(datafusion::arrow::json::LineDelimitedWriter::new(out))
-            }
+            Format::Json => EncoderKind::Json(
+                datafusion::arrow::json::WriterBuilder::new()
+                    .with_explicit_nulls(true)
+                    .build(out),
+            ),
             Format::Markdown => EncoderKind::Markdown(out, false),
             Format::Parquet => EncoderKind::Parquet(
                 ArrowWriter::try_new(out, schema.clone(), None).map_err(|e| failed(&io, e))?,

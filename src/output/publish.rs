@@ -564,6 +564,74 @@ fn process_is_gone(pid: u32) -> bool {
         && !Path::new(&format!("/proc/{pid}")).exists()
 }
 
+/// Where one output file goes: a local path, written through an [`AtomicFile`], or an
+/// object `s3://bucket/key`, written in one PUT, which an object store shows whole or
+/// not at all. Either way a reader never sees part of the file.
+#[derive(Debug, Clone)]
+pub enum FileDestination {
+    Local(PathBuf),
+    Object { store: Store, key: ObjectPath },
+}
+
+impl FileDestination {
+    /// A file path, or `s3://bucket/prefix/name`.
+    pub fn parse(location: &str, s3: &S3Options) -> Result<Self> {
+        if !location.contains("://") {
+            return Ok(FileDestination::Local(PathBuf::from(location)));
+        }
+        let no_object = || {
+            Error::invalid(
+                "--out",
+                format!("'{location}' names no object; give s3://bucket/prefix/file"),
+            )
+        };
+        let (scheme, rest) = location.split_once("://").ok_or_else(no_object)?;
+        let (bucket, name) = rest
+            .rsplit_once('/')
+            .filter(|(bucket, name)| !bucket.is_empty() && !name.is_empty())
+            .ok_or_else(no_object)?;
+        let parent = format!("{scheme}://{bucket}");
+        let store = Store::open_with(&parent, s3)?;
+        let key = store.child([name]);
+        Ok(FileDestination::Object { store, key })
+    }
+
+    /// The file's name, whose extension says its format.
+    pub fn file_name(&self) -> Option<String> {
+        match self {
+            FileDestination::Local(path) => path
+                .file_name()
+                .map(|name| name.to_string_lossy().into_owned()),
+            FileDestination::Object { key, .. } => key.filename().map(str::to_string),
+        }
+    }
+
+    /// Writes `bytes` as the whole file, replacing a previous one only once complete.
+    pub async fn write(&self, bytes: Vec<u8>) -> Result<()> {
+        match self {
+            FileDestination::Local(path) => {
+                let mut file = AtomicFile::create(path)?;
+                file.write_all(&bytes)
+                    .map_err(|e| Error::io(path.display(), e))?;
+                file.commit()
+            }
+            FileDestination::Object { store, key } => store
+                .object_store()
+                .put(key, PutPayload::from(bytes))
+                .await
+                .map(|_| ())
+                .map_err(|e| store.error(e)),
+        }
+    }
+
+    pub fn display(&self) -> String {
+        match self {
+            FileDestination::Local(path) => path.display().to_string(),
+            FileDestination::Object { store, key } => store.display(key),
+        }
+    }
+}
+
 /// A file that appears at its path complete or not at all: written beside it as
 /// `.<name>.tmp-<pid>` and renamed into place by [`AtomicFile::commit`]; dropped
 /// uncommitted, it leaves nothing, and the previous file stays as it was.

@@ -19,11 +19,12 @@ use crate::output::manifest::{
 use crate::output::publish::{Destination, publish};
 use crate::output::{self, Format};
 
-/// Extra copies a report can carry besides its CSV files.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+/// Extra copies a report can carry besides its CSV files, which it always has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReportFormat {
-    Csv,
+    /// Parquet copies of the metric files.
     Parquet,
+    /// Newline-delimited JSON copies.
     Json,
     /// `report.html`: the metrics as one self-contained page for people.
     Html,
@@ -148,18 +149,15 @@ pub async fn build(
 /// recomputation writes the same files.
 pub fn formats_of(outputs: &[OutputFile]) -> Vec<ReportFormat> {
     let has = |suffix: &str| outputs.iter().any(|o| o.file.ends_with(suffix));
-    let mut formats = vec![ReportFormat::Csv];
-    formats.extend(
-        [
-            (".parquet", ReportFormat::Parquet),
-            (".json", ReportFormat::Json),
-            (crate::output::html::FILE, ReportFormat::Html),
-        ]
-        .into_iter()
-        .filter(|(suffix, _)| has(suffix))
-        .map(|(_, format)| format),
-    );
-    formats
+    [
+        (".parquet", ReportFormat::Parquet),
+        (".json", ReportFormat::Json),
+        (crate::output::html::FILE, ReportFormat::Html),
+    ]
+    .into_iter()
+    .filter(|(suffix, _)| has(suffix))
+    .map(|(_, format)| format)
+    .collect()
 }
 
 /// Rates and medians as decimals with 6 places, as the report format requires.

@@ -233,7 +233,7 @@ async fn cohort_retention_monthly() {
     );
     // In New York user 3 signed up on 01-31 18:30 and was active on 01-31 (twice) and
     // 02-28 (17:00); user 4 stays in February.
-    let tz = snapmetrics::engine::calendar::parse_zone("America/New_York").expect("zone");
+    let tz = snapmetrics::engine::time::parse_zone("America/New_York").expect("zone");
     let session = f
         .open(SessionOptions {
             tz,
@@ -347,7 +347,7 @@ async fn activity_moves_with_the_zone_across_a_dst_change() {
         "{daily:#?}"
     );
 
-    let tz = snapmetrics::engine::calendar::parse_zone("Europe/Berlin").expect("zone");
+    let tz = snapmetrics::engine::time::parse_zone("Europe/Berlin").expect("zone");
     let berlin = f
         .open(SessionOptions {
             tz,
@@ -392,7 +392,7 @@ async fn identities_hold_on_generated_data() {
         let snapshot = Snapshot::open(&store, "2026-06-30", false)
             .await
             .expect("snapshot");
-        let tz = snapmetrics::engine::calendar::parse_zone(zone).expect("zone");
+        let tz = snapmetrics::engine::time::parse_zone(zone).expect("zone");
         let options = SessionOptions {
             tz,
             ..SessionOptions::default()

@@ -280,7 +280,7 @@ async fn event_types_and_bank_filters() {
 #[tokio::test]
 async fn time_zone_moves_week_boundaries() {
     let f = snapshot();
-    let tz = snapmetrics::engine::calendar::parse_zone("Asia/Tokyo").expect("zone");
+    let tz = snapmetrics::engine::time::parse_zone("Asia/Tokyo").expect("zone");
     let session = f
         .open(SessionOptions {
             tz,

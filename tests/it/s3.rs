@@ -720,3 +720,77 @@ async fn failing_and_slow_endpoints_end_in_bounded_errors() {
     .to_string();
     assert!(err.contains("s3://exports/x"), "{err}");
 }
+
+/// `snapmetrics customers --out s3://…` run as a process against the test server; the
+/// server runs in this test's runtime, so the process is waited for off it.
+async fn customers_to(server: &Server, store: &Path, out: &str) -> std::process::Output {
+    let mut command = crate::fixtures::command(&[
+        "customers",
+        "--store",
+        &store.to_string_lossy(),
+        "--out",
+        out,
+    ]);
+    command
+        .env("AWS_ENDPOINT_URL", format!("http://{}", server.addr))
+        .env("AWS_ALLOW_HTTP", "true")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", KEY)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET);
+    tokio::task::spawn_blocking(move || command.output().expect("runs"))
+        .await
+        .expect("joined")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn customers_are_written_to_s3_whole_or_not_at_all() {
+    let server = Server::start().await;
+    let local = snapshot_in_both(&server);
+    let reports = server.bucket("reports");
+
+    let disk = tempfile::tempdir().expect("dir");
+    let on_disk = disk.path().join("customers.csv");
+    let output = customers_to(&server, local.path(), &on_disk.to_string_lossy()).await;
+    assert!(
+        output.status.success(),
+        "{}",
+        crate::fixtures::stderr(&output)
+    );
+    let output = customers_to(&server, local.path(), "s3://reports/people/customers.csv").await;
+    assert!(
+        output.status.success(),
+        "{}",
+        crate::fixtures::stderr(&output)
+    );
+    let expected = std::fs::read(&on_disk).expect("local file");
+    assert!(expected.starts_with(b"id,"), "a header row first");
+    assert_eq!(
+        std::fs::read(reports.join("people/customers.csv")).expect("object"),
+        expected
+    );
+
+    for bad in ["s3://reports", "s3://reports/", "s3://reports/people/"] {
+        let output = customers_to(&server, local.path(), bad).await;
+        assert_eq!(output.status.code(), Some(2), "{bad}");
+        let err = crate::fixtures::stderr(&output);
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+        assert!(err.contains("names no object"), "{err}");
+    }
+
+    server.fail(Fault::new(
+        "PUT",
+        "failing.csv",
+        Failure::Status(500),
+        usize::MAX,
+    ));
+    let output = customers_to(&server, local.path(), "s3://reports/people/failing.csv").await;
+    let err = crate::fixtures::stderr(&output);
+    // A store that refuses a write is reported as every store error is: exit 2.
+    assert_eq!(output.status.code(), Some(2), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("failing.csv"), "{err}");
+    assert!(
+        !reports.join("people/failing.csv").exists(),
+        "nothing was written"
+    );
+}
