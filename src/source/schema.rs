@@ -111,6 +111,23 @@ pub struct ColumnSpec {
     pub kind: Kind,
     pub presence: Presence,
     pub visibility: Visibility,
+    /// Whether the application's table allows NULL here. Readers never rely on it (a
+    /// file may say otherwise); writers of canonical files (the generator) follow it.
+    pub nullable: bool,
+}
+
+impl ColumnSpec {
+    /// The column as a writer of canonical files declares it.
+    pub fn field(&self) -> Field {
+        Field::new(self.name, self.kind.data_type(), self.nullable)
+    }
+
+    const fn or_null(self) -> ColumnSpec {
+        ColumnSpec {
+            nullable: true,
+            ..self
+        }
+    }
 }
 
 /// A source table the spec defines.
@@ -126,6 +143,19 @@ impl TableSpec {
     pub fn column(&self, name: &str) -> Option<&ColumnSpec> {
         self.columns.iter().find(|c| c.name == name)
     }
+
+    /// The table's canonical Arrow schema, as a writer of canonical files (the generator,
+    /// the test fixtures) declares it, without the columns named in `without` (those a
+    /// writer adds later, such as an `id` it assigns).
+    pub fn arrow_schema(&self, without: &[&str]) -> SchemaRef {
+        let fields: Vec<Field> = self
+            .columns
+            .iter()
+            .filter(|c| !without.contains(&c.name))
+            .map(ColumnSpec::field)
+            .collect();
+        Arc::new(Schema::new(fields))
+    }
 }
 
 const fn col(name: &'static str, kind: Kind) -> ColumnSpec {
@@ -134,6 +164,7 @@ const fn col(name: &'static str, kind: Kind) -> ColumnSpec {
         kind,
         presence: Presence::Required,
         visibility: Visibility::Public,
+        nullable: false,
     }
 }
 
@@ -174,10 +205,10 @@ pub const USERS: TableSpec = TableSpec {
         col("id", Int64),
         pii("email", Utf8),
         secret("password_hash"),
-        col("display_name", Utf8),
+        col("display_name", Utf8).or_null(),
         col("login_attempts", Int32),
         col("created_at", Timestamp),
-        added("is_active", Boolean),
+        added("is_active", Boolean).or_null(),
     ],
     extra_visibility: Visibility::Public,
 };
@@ -189,21 +220,21 @@ pub const USER_EVENTS: TableSpec = TableSpec {
         col("user_id", Int64),
         col("event_type", Utf8),
         col("event_timestamp", Timestamp),
-        col("metadata", Utf8),
+        col("metadata", Utf8).or_null(),
     ],
     extra_visibility: Visibility::Public,
 };
 
 const TRANSACTION_FACTS: [ColumnSpec; 9] = [
     col("description", Utf8),
-    col("merchant", Utf8),
+    col("merchant", Utf8).or_null(),
     col("amount", Amount),
     col("cashflow", Utf8),
-    col("account", Utf8),
-    col("category", Utf8),
-    col("label", Utf8),
+    col("account", Utf8).or_null(),
+    col("category", Utf8).or_null(),
+    col("label", Utf8).or_null(),
     col("created_at", Timestamp),
-    added("upload_session_id", Utf8),
+    added("upload_session_id", Utf8).or_null(),
 ];
 
 /// The legacy table and the analytics layer differ only in the user key and date name.
@@ -254,7 +285,7 @@ pub const L0_PII_USERS: TableSpec = TableSpec {
         pii("internal_user_id", Int64),
         pii("first_name", Utf8),
         pii("last_name", Utf8),
-        pii_added("date_of_birth", Date32),
+        pii_added("date_of_birth", Date32).or_null(),
     ],
     extra_visibility: Visibility::Pii,
 };
@@ -267,8 +298,8 @@ pub const ONBOARDING_RESPONSES: TableSpec = TableSpec {
         col("started_at", Timestamp),
         col("total_steps", Int32),
         col("last_step_completed", Int32),
-        col("completed_at", Timestamp),
-        col("responses", Utf8),
+        col("completed_at", Timestamp).or_null(),
+        col("responses", Utf8).or_null(),
         col("updated_at", Timestamp),
     ],
     extra_visibility: Visibility::Public,

@@ -14,12 +14,12 @@ use snapmetrics::datafusion::arrow::array::{
     ArrayRef, AsArray, BooleanArray, Date32Array, Int32Array, Int64Array, StringArray,
     TimestampMicrosecondArray,
 };
-use snapmetrics::datafusion::arrow::datatypes::DataType;
 use snapmetrics::engine::session::SessionOptions;
 use snapmetrics::metrics::customer::{self, CustomerKey};
+use snapmetrics::source::schema;
 
 use crate::fixtures::{
-    Fixture, PricedTransactionRow, batch, day, events, priced_transactions, snapmetrics, ts_utc, us,
+    Fixture, PricedTransactionRow, day, events, priced_transactions, snapmetrics, table, us,
 };
 
 pub const SNAPSHOT: &str = "2026-03-31";
@@ -40,16 +40,8 @@ pub fn scenario(pii_users: bool) -> Fixture {
     let f = Fixture::new(SNAPSHOT);
     f.write(
         "users.parquet",
-        &batch(
-            vec![
-                ("id", DataType::Int64),
-                ("email", DataType::Utf8),
-                ("password_hash", DataType::Utf8),
-                ("display_name", DataType::Utf8),
-                ("login_attempts", DataType::Int32),
-                ("created_at", ts_utc()),
-                ("is_active", DataType::Boolean),
-            ],
+        &table(
+            &schema::USERS,
             vec![
                 Arc::new(Int64Array::from(vec![1, 2, 3])),
                 strings(&[
@@ -92,17 +84,8 @@ pub fn scenario(pii_users: bool) -> Fixture {
     );
     f.write(
         "onboarding_responses.parquet",
-        &batch(
-            vec![
-                ("id", DataType::Int64),
-                ("user_id", DataType::Int64),
-                ("started_at", ts_utc()),
-                ("total_steps", DataType::Int32),
-                ("last_step_completed", DataType::Int32),
-                ("completed_at", ts_utc()),
-                ("responses", DataType::Utf8),
-                ("updated_at", ts_utc()),
-            ],
+        &table(
+            &schema::ONBOARDING_RESPONSES,
             vec![
                 Arc::new(Int64Array::from(vec![10, 11, 12])),
                 Arc::new(Int64Array::from(vec![1, 1, 2])),
@@ -195,11 +178,8 @@ pub fn scenario(pii_users: bool) -> Fixture {
     f.write("transactions.parquet", &priced_transactions(&rows));
     f.write(
         "l0_user_tokenization.parquet",
-        &batch(
-            vec![
-                ("internal_user_id", DataType::Int64),
-                ("tokenized_user_id", DataType::Utf8),
-            ],
+        &table(
+            &schema::L0_USER_TOKENIZATION,
             vec![
                 Arc::new(Int64Array::from(vec![1, 2, 2, 3])),
                 // tok-one is mapped twice: the smallest user id (1) keeps it.
@@ -215,13 +195,8 @@ pub fn scenario(pii_users: bool) -> Fixture {
     if pii_users {
         f.write(
             "l0_pii_users.parquet",
-            &batch(
-                vec![
-                    ("internal_user_id", DataType::Int64),
-                    ("first_name", DataType::Utf8),
-                    ("last_name", DataType::Utf8),
-                    ("date_of_birth", DataType::Date32),
-                ],
+            &table(
+                &schema::L0_PII_USERS,
                 vec![
                     Arc::new(Int64Array::from(vec![1, 2])),
                     strings(&[Some("Ada"), Some("Alan")]),

@@ -11,6 +11,7 @@ use snapmetrics::datafusion::arrow::array::{
 use snapmetrics::datafusion::arrow::datatypes::{DataType, Field, Schema};
 use snapmetrics::datafusion::parquet::arrow::ArrowWriter;
 use snapmetrics::engine::session::{Filters, Session, SessionOptions};
+use snapmetrics::source::schema::{self, TableSpec};
 use snapmetrics::source::snapshot::Snapshot;
 use snapmetrics::source::store::Store;
 use tempfile::TempDir;
@@ -99,6 +100,13 @@ pub fn ts_utc() -> DataType {
     snapmetrics::source::schema::timestamp_utc()
 }
 
+/// A batch of one of the spec's tables, in its canonical schema (taken from the library,
+/// never restated here).
+pub fn table(spec: &TableSpec, columns: Vec<ArrayRef>) -> RecordBatch {
+    RecordBatch::try_new(spec.arrow_schema(&[]), columns).expect("batch of the table's schema")
+}
+
+/// A batch of any columns, all nullable: for files that are not canonical on purpose.
 pub fn batch(fields: Vec<(&str, DataType)>, columns: Vec<ArrayRef>) -> RecordBatch {
     let fields: Vec<Field> = fields
         .into_iter()
@@ -116,16 +124,8 @@ fn timestamps(values: impl IntoIterator<Item = Option<i64>>) -> ArrayRef {
 
 /// users: (id, created_at, is_active)
 pub fn users(rows: &[(i64, &str, Option<bool>)]) -> RecordBatch {
-    batch(
-        vec![
-            ("id", DataType::Int64),
-            ("email", DataType::Utf8),
-            ("password_hash", DataType::Utf8),
-            ("display_name", DataType::Utf8),
-            ("login_attempts", DataType::Int32),
-            ("created_at", ts_utc()),
-            ("is_active", DataType::Boolean),
-        ],
+    table(
+        &schema::USERS,
         vec![
             Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.0))),
             Arc::new(StringArray::from_iter_values(
@@ -146,14 +146,8 @@ pub fn users(rows: &[(i64, &str, Option<bool>)]) -> RecordBatch {
 
 /// user_events: (id, user_id, event_type, event_timestamp)
 pub fn events(rows: &[(i64, i64, &str, &str)]) -> RecordBatch {
-    batch(
-        vec![
-            ("id", DataType::Int64),
-            ("user_id", DataType::Int64),
-            ("event_type", DataType::Utf8),
-            ("event_timestamp", ts_utc()),
-            ("metadata", DataType::Utf8),
-        ],
+    table(
+        &schema::USER_EVENTS,
         vec![
             Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.0))),
             Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.1))),
@@ -168,17 +162,8 @@ pub fn events(rows: &[(i64, i64, &str, &str)]) -> RecordBatch {
 pub type OnboardingRow<'a> = (i64, i64, &'a str, i32, i32, Option<&'a str>);
 
 pub fn onboarding(rows: &[OnboardingRow]) -> RecordBatch {
-    batch(
-        vec![
-            ("id", DataType::Int64),
-            ("user_id", DataType::Int64),
-            ("started_at", ts_utc()),
-            ("total_steps", DataType::Int32),
-            ("last_step_completed", DataType::Int32),
-            ("completed_at", ts_utc()),
-            ("responses", DataType::Utf8),
-            ("updated_at", ts_utc()),
-        ],
+    table(
+        &schema::ONBOARDING_RESPONSES,
         vec![
             Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.0))),
             Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.1))),
@@ -218,21 +203,8 @@ pub type PricedTransactionRow<'a> = (
 );
 
 pub fn priced_transactions(rows: &[PricedTransactionRow]) -> RecordBatch {
-    batch(
-        vec![
-            ("id", DataType::Int64),
-            ("user_id", DataType::Int64),
-            ("date", DataType::Date32),
-            ("description", DataType::Utf8),
-            ("merchant", DataType::Utf8),
-            ("amount", DataType::Decimal128(18, 2)),
-            ("cashflow", DataType::Utf8),
-            ("account", DataType::Utf8),
-            ("category", DataType::Utf8),
-            ("label", DataType::Utf8),
-            ("created_at", ts_utc()),
-            ("upload_session_id", DataType::Utf8),
-        ],
+    table(
+        &schema::TRANSACTIONS,
         vec![
             Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.0))),
             Arc::new(Int64Array::from_iter_values(rows.iter().map(|r| r.1))),
@@ -260,29 +232,22 @@ pub fn priced_transactions(rows: &[PricedTransactionRow]) -> RecordBatch {
 /// given tokens (one per row), `date` renamed `transaction_date`.
 pub fn l1_facts(legacy: &RecordBatch, tokens: &[&str]) -> RecordBatch {
     let schema = legacy.schema();
-    let (fields, columns): (Vec<(&str, DataType)>, Vec<ArrayRef>) = schema
+    let columns = schema
         .fields()
         .iter()
         .zip(legacy.columns())
         .map(|(field, column)| match field.name().as_str() {
-            "user_id" => (
-                ("tokenized_user_id", DataType::Utf8),
-                Arc::new(StringArray::from(tokens.to_vec())) as ArrayRef,
-            ),
-            "date" => (("transaction_date", DataType::Date32), column.clone()),
-            name => ((name, field.data_type().clone()), column.clone()),
+            "user_id" => Arc::new(StringArray::from(tokens.to_vec())) as ArrayRef,
+            _ => column.clone(),
         })
-        .unzip();
-    batch(fields, columns)
+        .collect();
+    table(&schema::L1_TRANSACTION_FACTS, columns)
 }
 
 /// l0_user_tokenization: (internal_user_id, tokenized_user_id)
 pub fn tokenization(pairs: &[(i64, &str)]) -> RecordBatch {
-    batch(
-        vec![
-            ("internal_user_id", DataType::Int64),
-            ("tokenized_user_id", DataType::Utf8),
-        ],
+    table(
+        &schema::L0_USER_TOKENIZATION,
         vec![
             Arc::new(Int64Array::from_iter_values(pairs.iter().map(|p| p.0))),
             Arc::new(StringArray::from_iter_values(pairs.iter().map(|p| p.1))),
