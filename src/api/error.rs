@@ -4,7 +4,6 @@ use axum::Json;
 use axum::extract::rejection::PathRejection;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
 
 use crate::error::{Error, ErrorKind};
 
@@ -30,13 +29,25 @@ impl ApiError {
     }
 }
 
+/// The body of every error response.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+pub struct ErrorBody {
+    /// The HTTP status.
+    code: u16,
+    /// A stable name, e.g. malformed_id, unauthorized, pii_not_granted,
+    /// customer_not_found, unknown_metric, invalid_query, timeout.
+    error: &'static str,
+    message: String,
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({
-            "code": self.status.as_u16(),
-            "error": self.error,
-            "message": self.message,
-        });
+        let body = ErrorBody {
+            code: self.status.as_u16(),
+            error: self.error,
+            message: self.message,
+        };
         let mut response = (self.status, Json(body)).into_response();
         if self.status == StatusCode::UNAUTHORIZED {
             response

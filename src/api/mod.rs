@@ -43,7 +43,6 @@ use axum::body::Bytes;
 use axum::middleware;
 use axum::routing::get;
 use chrono::SecondsFormat;
-use serde_json::json;
 use tokio::sync::{OnceCell, Semaphore};
 
 pub use auth::{Auth, Grant, MIN_TOKEN_LEN, PII_TOKENS_ENV, TOKENS_ENV};
@@ -168,24 +167,55 @@ impl Api {
     async fn compute_metric(self: Arc<Self>, key: MetricKey) -> Result<Bytes> {
         let session = &self.session;
         let (schema, batches) = metrics::run(session, &key.name, &key.filters()).await?;
-        // JSON objects do not keep their keys' order: the column order travels beside.
-        let columns: Vec<&String> = schema.fields().iter().map(|f| f.name()).collect();
-        let body = json!({
-            "metric": key.name,
-            "snapshot": session.snapshot().id,
-            "as_of": session.as_of().at.to_rfc3339_opts(SecondsFormat::AutoSi, true),
-            "filters": {
-                "from": key.from,
-                "to": key.to,
-                "active_only": key.active_only,
+        let body = MetricTable {
+            as_of: session.as_of().at,
+            // JSON objects do not keep their keys' order: the column order travels beside.
+            columns: schema.fields().iter().map(|f| f.name().clone()).collect(),
+            filters: MetricFilters {
+                active_only: key.active_only,
+                from: key.from,
+                to: key.to,
             },
-            "columns": columns,
-            "rows": output::json_rows(&schema, &batches)?,
-        });
+            metric: key.name.clone(),
+            rows: output::json_rows(&schema, &batches)?,
+            snapshot: session.snapshot().id.clone(),
+        };
         serde_json::to_vec(&body)
             .map(Bytes::from)
             .map_err(|e| Error::internal("writing the answer", e))
     }
+}
+
+/// The answer of `GET /metrics/{name}`. Its fields are in the order the answer has
+/// always had (alphabetical, as a JSON object sorts them).
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct MetricTable {
+    #[serde(serialize_with = "rfc3339")]
+    as_of: chrono::DateTime<chrono::Utc>,
+    /// The rows' columns, in the metric's order.
+    columns: Vec<String>,
+    filters: MetricFilters,
+    metric: String,
+    /// As the metric query returns them: rates and medians unrounded, NULL as null.
+    #[schema(value_type = Vec<Object>)]
+    rows: Vec<serde_json::Value>,
+    snapshot: String,
+}
+
+/// The filters a metric answer was computed with.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct MetricFilters {
+    active_only: bool,
+    from: Option<chrono::NaiveDate>,
+    to: Option<chrono::NaiveDate>,
+}
+
+/// An instant as the API writes every one: RFC 3339, UTC, `Z`.
+fn rfc3339<S: serde::Serializer>(
+    at: &chrono::DateTime<chrono::Utc>,
+    serializer: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    serializer.serialize_str(&at.to_rfc3339_opts(SecondsFormat::AutoSi, true))
 }
 
 /// The API's routes and layers.

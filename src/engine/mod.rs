@@ -11,4 +11,5 @@ pub mod duplicates;
 pub(crate) mod memo;
 pub mod session;
 pub mod time;
+pub(crate) mod values;
 pub(crate) mod yielding;

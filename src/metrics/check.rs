@@ -1,10 +1,12 @@
 //! `snapmetrics check`: what is wrong with a snapshot, as counts, without a report.
 
-use datafusion::arrow::array::{Array, Int64Array, RecordBatch, StringArray};
+use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::datatypes::Int64Type;
 use datafusion::arrow::datatypes::SchemaRef;
 use serde::Serialize;
 
 use crate::engine::session::{Filters, Session};
+use crate::engine::values::typed;
 use crate::error::{Error, Result};
 use crate::metrics::METRICS;
 
@@ -47,6 +49,9 @@ impl CheckReport {
     }
 }
 
+/// What errors reading the data-quality result name.
+const QUALITY: &str = "data_quality";
+
 /// Runs every data-quality check and, where both copies exist, the reconciliation.
 pub async fn run(session: &Session) -> Result<CheckReport> {
     let quality = METRICS
@@ -56,13 +61,21 @@ pub async fn run(session: &Session) -> Result<CheckReport> {
     let (_, batches) = crate::metrics::run(session, quality.name, &Filters::default()).await?;
     let mut checks = Vec::new();
     for batch in &batches {
-        let table = strings(batch, 0)?;
-        let check = strings(batch, 1)?;
-        let rows = batch
-            .column(2)
-            .as_any()
-            .downcast_ref::<Int64Array>()
-            .ok_or_else(|| Error::invalid("data_quality", "rows is not Int64"))?;
+        let strings = |name| {
+            typed(batch, QUALITY, name, |a| a.as_string_opt::<i32>()).and_then(|a| {
+                match a.null_count() {
+                    0 => Ok(a),
+                    _ => Err(Error::internal(
+                        QUALITY,
+                        format!("column '{name}' has a NULL"),
+                    )),
+                }
+            })
+        };
+        let (table, check) = (strings("table")?, strings("check")?);
+        let rows = typed(batch, QUALITY, "rows", |a| {
+            a.as_primitive_opt::<Int64Type>()
+        })?;
         for i in 0..batch.num_rows() {
             checks.push(Finding {
                 table: table.value(i).to_string(),
@@ -104,13 +117,4 @@ pub async fn run(session: &Session) -> Result<CheckReport> {
         reconciliation,
         reconciliation_months,
     })
-}
-
-fn strings(batch: &RecordBatch, column: usize) -> Result<&StringArray> {
-    batch
-        .column(column)
-        .as_any()
-        .downcast_ref::<StringArray>()
-        .filter(|a| a.null_count() == 0)
-        .ok_or_else(|| Error::invalid("data_quality", "unexpected column type"))
 }

@@ -21,6 +21,7 @@ use datafusion::prelude::DataFrame;
 use serde::Serialize;
 
 use crate::engine::session::{Filters, Session};
+use crate::engine::values::{self, typed};
 use crate::error::{Error, Result};
 
 /// The record's definition; see its header comment.
@@ -54,7 +55,7 @@ impl std::fmt::Display for CustomerKey {
 
 /// One customer's record. Serialises to the API's JSON: PII fields appear only when the
 /// record was built from a session that includes PII and the caller kept them.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Customer {
     /// The snapshot the record was computed from, and its `as_of`, so any number in it
     /// can be reproduced.
@@ -67,14 +68,14 @@ pub struct Customer {
     pub created_at: DateTime<Utc>,
     pub cohort_week: NaiveDate,
     pub is_active: bool,
-    /// `None` when the user never started onboarding.
+    /// Null when the user never started onboarding.
     pub onboarding: Option<Onboarding>,
     pub activity: Activity,
     pub transactions: Transactions,
 }
 
 /// PII fields: `users.email` and the user's `l0_pii_users` row.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Pii {
     pub email: Option<String>,
     pub first_name: Option<String>,
@@ -82,17 +83,18 @@ pub struct Pii {
     pub date_of_birth: Option<NaiveDate>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Onboarding {
     pub started_at: DateTime<Utc>,
     pub last_step_completed: i32,
     pub total_steps: i32,
     pub completed_at: Option<DateTime<Utc>>,
     /// The answers as JSON; text that is not valid JSON is kept as a JSON string.
+    #[schema(value_type = Option<Object>)]
     pub responses: Option<serde_json::Value>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Activity {
     pub logins_total: i64,
     pub logins_last_30_days: i64,
@@ -101,7 +103,7 @@ pub struct Activity {
     pub active_weeks: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct Transactions {
     pub count: i64,
     pub first_date: Option<NaiveDate>,
@@ -208,7 +210,7 @@ pub async fn resolve_token(session: &Session, token: &str) -> Result<Option<i64>
     let batches = session.collect(df, "resolving a token").await?;
     for batch in &batches {
         if batch.num_rows() > 0 {
-            let ids = typed(batch, "internal_user_id", |a| {
+            let ids = typed(batch, "resolving a token", "internal_user_id", |a| {
                 a.as_primitive_opt::<Int64Type>()
             })?;
             return Ok(ids.is_valid(0).then(|| ids.value(0)));
@@ -235,7 +237,7 @@ impl CustomerIndex {
         let (_, batches) = all(session).await?;
         let mut rows = HashMap::new();
         for (b, batch) in batches.iter().enumerate() {
-            let ids = typed(batch, "id", |a| a.as_primitive_opt::<Int64Type>())?;
+            let ids = typed(batch, QUERY, "id", |a| a.as_primitive_opt::<Int64Type>())?;
             for row in 0..batch.num_rows() {
                 rows.insert(ids.value(row), (b, row));
             }
@@ -410,13 +412,13 @@ impl<'a> Record<'a> {
     }
 
     fn column(&self, name: &str) -> Result<&ArrayRef> {
-        self.batch
-            .column_by_name(name)
-            .ok_or_else(|| internal(&format!("customer query has no column '{name}'")))
+        values::column(self.batch, QUERY, name)
     }
 
     fn i64(&self, name: &str, row: usize) -> Result<Option<i64>> {
-        let a = typed(self.batch, name, |a| a.as_primitive_opt::<Int64Type>())?;
+        let a = typed(self.batch, QUERY, name, |a| {
+            a.as_primitive_opt::<Int64Type>()
+        })?;
         Ok(a.is_valid(row).then(|| a.value(row)))
     }
 
@@ -425,12 +427,14 @@ impl<'a> Record<'a> {
     }
 
     fn i32(&self, name: &str, row: usize) -> Result<Option<i32>> {
-        let a = typed(self.batch, name, |a| a.as_primitive_opt::<Int32Type>())?;
+        let a = typed(self.batch, QUERY, name, |a| {
+            a.as_primitive_opt::<Int32Type>()
+        })?;
         Ok(a.is_valid(row).then(|| a.value(row)))
     }
 
     fn bool(&self, name: &str, row: usize) -> Result<Option<bool>> {
-        let a = typed(self.batch, name, |a| a.as_boolean_opt())?;
+        let a = typed(self.batch, QUERY, name, |a| a.as_boolean_opt())?;
         Ok(a.is_valid(row).then(|| a.value(row)))
     }
 
@@ -439,17 +443,19 @@ impl<'a> Record<'a> {
         if let Some(views) = column.as_string_view_opt() {
             return Ok(views.is_valid(row).then(|| views.value(row).to_string()));
         }
-        let a = typed(self.batch, name, |a| a.as_string_opt::<i32>())?;
+        let a = typed(self.batch, QUERY, name, |a| a.as_string_opt::<i32>())?;
         Ok(a.is_valid(row).then(|| a.value(row).to_string()))
     }
 
     fn date(&self, name: &str, row: usize) -> Result<Option<NaiveDate>> {
-        let a = typed(self.batch, name, |a| a.as_primitive_opt::<Date32Type>())?;
+        let a = typed(self.batch, QUERY, name, |a| {
+            a.as_primitive_opt::<Date32Type>()
+        })?;
         Ok(a.is_valid(row).then(|| a.value_as_date(row)).flatten())
     }
 
     fn timestamp(&self, name: &str, row: usize) -> Result<Option<DateTime<Utc>>> {
-        let a = typed(self.batch, name, |a| {
+        let a = typed(self.batch, QUERY, name, |a| {
             a.as_primitive_opt::<TimestampMicrosecondType>()
         })?;
         Ok(a.is_valid(row)
@@ -458,7 +464,9 @@ impl<'a> Record<'a> {
     }
 
     fn money(&self, name: &str, row: usize) -> Result<String> {
-        let a = typed(self.batch, name, |a| a.as_primitive_opt::<Decimal128Type>())?;
+        let a = typed(self.batch, QUERY, name, |a| {
+            a.as_primitive_opt::<Decimal128Type>()
+        })?;
         Ok(if a.is_valid(row) {
             a.value_as_string(row)
         } else {
@@ -484,23 +492,8 @@ impl<'a> Record<'a> {
     }
 }
 
-/// A column of `batch` as the array type the query produces; anything else is a bug in
-/// the query, reported as an internal error rather than a panic.
-fn typed<'b, T: ?Sized>(
-    batch: &'b RecordBatch,
-    name: &str,
-    cast: impl FnOnce(&'b dyn Array) -> Option<&'b T>,
-) -> Result<&'b T> {
-    let column = batch
-        .column_by_name(name)
-        .ok_or_else(|| internal(&format!("customer query has no column '{name}'")))?;
-    cast(column.as_ref()).ok_or_else(|| {
-        internal(&format!(
-            "customer column '{name}' has unexpected type {}",
-            column.data_type()
-        ))
-    })
-}
+/// What the record's errors name.
+const QUERY: &str = "customer record";
 
 fn internal(message: &str) -> Error {
     Error::query(

@@ -213,7 +213,7 @@ async fn auth_failures_are_401() {
     assert_eq!((status, body), (200, json!({"status": "ok"})));
     let (status, body) = server.get("/openapi.json", None).await;
     assert_eq!(status, 200);
-    assert_eq!(body["openapi"], "3.0.3");
+    assert_eq!(body["openapi"], "3.1.0");
     for path in [
         "/customers/{id}",
         "/metrics/{name}",
@@ -222,6 +222,57 @@ async fn auth_failures_are_401() {
     ] {
         assert!(body["paths"][path].is_object(), "{path}");
     }
+    // The schemas are the answers' own: a record with PII, a metric answer and an
+    // error have exactly the properties their schemas list.
+    let schemas = &body["components"]["schemas"];
+    let (_, customer) = server.get("/customers/1?include_pii=true", Some(PII)).await;
+    assert_eq!(keys(&customer), properties(schemas, "Customer"));
+    for group in ["activity", "transactions"] {
+        let name = format!("{}{}", group[..1].to_uppercase(), &group[1..]);
+        assert_eq!(
+            keys(&customer[group]),
+            properties(schemas, &name),
+            "{group}"
+        );
+    }
+    let (_, metric) = server.get("/metrics/activation", Some(READ)).await;
+    assert_eq!(keys(&metric), properties(schemas, "MetricTable"));
+    let (_, error) = server.get("/customers/abc", Some(READ)).await;
+    assert_eq!(keys(&error), properties(schemas, "Error"));
+}
+
+fn keys(object: &Value) -> Vec<String> {
+    let mut keys: Vec<String> = object
+        .as_object()
+        .expect("an object")
+        .keys()
+        .cloned()
+        .collect();
+    keys.sort();
+    keys
+}
+
+/// The property names of schema `name`, its flattened parts (`allOf`) included.
+fn properties(schemas: &Value, name: &str) -> Vec<String> {
+    fn collect(schemas: &Value, schema: &Value, into: &mut Vec<String>) {
+        if let Some(reference) = schema["$ref"].as_str() {
+            let name = reference.rsplit('/').next().unwrap_or_default();
+            return collect(schemas, &schemas[name], into);
+        }
+        if let Some(props) = schema["properties"].as_object() {
+            into.extend(props.keys().cloned());
+        }
+        for part in ["allOf", "oneOf", "anyOf"] {
+            for item in schema[part].as_array().into_iter().flatten() {
+                collect(schemas, item, into);
+            }
+        }
+    }
+    let mut names = Vec::new();
+    collect(schemas, &schemas[name], &mut names);
+    names.sort();
+    names.dedup();
+    names
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,6 +8,7 @@ use datafusion::arrow::compute::cast;
 use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type, SchemaRef};
 
 use super::FILE;
+use crate::engine::values;
 use crate::error::{Error, Result};
 
 /// Every number the page shows, in the order the CSV files list them.
@@ -387,9 +388,7 @@ struct Columns<'a> {
 
 impl Columns<'_> {
     fn cast(&self, batch: &RecordBatch, name: &str, to: &DataType) -> Result<ArrayRef> {
-        let column = batch
-            .column_by_name(name)
-            .ok_or_else(|| self.error(name, "is missing"))?;
+        let column = values::column(batch, &format!("{FILE}, metric '{}'", self.metric), name)?;
         cast(column, to).map_err(|e| self.error(name, &e.to_string()))
     }
 
