@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::generate::{GenerateOptions, generate as write_snapshot};
+use crate::generate::{GenerateOptions, Layout, generate as write_snapshot};
 
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
@@ -17,10 +17,17 @@ pub struct GenerateArgs {
     /// RNG seed; the same seed and --users give the same files.
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// How rows sit in the files: the generator's own layout (grouped by user, ZSTD), or
+    /// append-only (events in time order, Snappy, default row groups). Same rows either way.
+    #[arg(long, value_enum, default_value_t = Layout::Generator)]
+    layout: Layout,
 }
 
 pub fn generate(args: GenerateArgs) -> anyhow::Result<ExitCode> {
-    let options = GenerateOptions::new(args.users, args.seed);
+    let options = GenerateOptions {
+        layout: args.layout,
+        ..GenerateOptions::new(args.users, args.seed)
+    };
     let bar = ProgressBar::new(args.users);
     bar.set_style(
         ProgressStyle::with_template("{bar:40} {pos}/{len} users {elapsed_precise} eta {eta}")

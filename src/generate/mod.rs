@@ -3,6 +3,9 @@
 //! Users are cut into fixed-size chunks, each with its own seeded RNG, so the output
 //! depends only on `--users` and `--seed`, never on thread count or timing. Workers build
 //! Arrow batches per chunk; one writer assigns ids and writes them in chunk order.
+//!
+//! The [`Layout`] decides only how the rows are laid out in files (order, compression,
+//! row groups), never which rows there are: both layouts of one seed give the same report.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -13,9 +16,13 @@ use std::sync::mpsc;
 use std::time::Instant;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use datafusion::arrow::array::{ArrayRef, Int64Array, RecordBatch};
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::array::{
+    ArrayRef, AsArray, Int64Array, RecordBatch, RecordBatchReader, UInt32Array,
+};
+use datafusion::arrow::compute::{concat_batches, take_record_batch};
+use datafusion::arrow::datatypes::{DataType, Field, Int64Type, Schema, TimestampMicrosecondType};
 use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::file::properties::WriterProperties;
 use rand::{Rng, SeedableRng};
@@ -30,6 +37,36 @@ use crate::source::schema::L1_TRANSACTION_FACTS;
 /// Users per chunk: the unit of parallel work and of RNG seeding.
 const CHUNK_USERS: u64 = 20_000;
 
+/// Where the rows a snapshot holds sit in its files. Exports differ here, and a reader
+/// must be fast on each, so benches generate both.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Layout {
+    /// Rows grouped by user (in chunks of users) within each file, ZSTD, row groups of
+    /// 256k rows: what the generator has always written.
+    #[default]
+    Generator,
+    /// As an append-only table is exported: `user_events` in time order (by
+    /// `event_timestamp`, then `user_id`) in each `month=YYYY-MM/` file, its ids
+    /// increasing with time; Snappy and the Parquet writer's default row groups
+    /// everywhere. The other tables keep the generator's row order (users are in signup
+    /// order already; transactions stay grouped by user).
+    AppendOnly,
+}
+
+impl Layout {
+    fn properties(self) -> WriterProperties {
+        match self {
+            Layout::Generator => WriterProperties::builder()
+                .set_compression(Compression::ZSTD(ZstdLevel::default()))
+                .set_max_row_group_row_count(Some(256 * 1024))
+                .build(),
+            Layout::AppendOnly => WriterProperties::builder()
+                .set_compression(Compression::SNAPPY)
+                .build(),
+        }
+    }
+}
+
 /// What to generate.
 #[derive(Debug, Clone)]
 pub struct GenerateOptions {
@@ -41,6 +78,7 @@ pub struct GenerateOptions {
     pub signup_days: i64,
     /// Worker threads; the output does not depend on it.
     pub threads: usize,
+    pub layout: Layout,
 }
 
 impl GenerateOptions {
@@ -53,6 +91,7 @@ impl GenerateOptions {
                 .unwrap_or_default(),
             signup_days: 540,
             threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            layout: Layout::default(),
         }
     }
 }
@@ -100,7 +139,7 @@ pub fn generate(
     let started = Instant::now();
     let chunks = options.users.div_ceil(CHUNK_USERS) as usize;
     let next = AtomicUsize::new(0);
-    let mut writer = SnapshotWriter::new(dir)?;
+    let mut writer = SnapshotWriter::new(dir, options.layout);
 
     std::thread::scope(|scope| -> Result<()> {
         let (tx, rx) = mpsc::sync_channel::<(usize, Chunk)>(2);
@@ -136,9 +175,14 @@ pub fn generate(
     })?;
 
     let mut summary = writer.finish()?;
+    let mut generator = serde_json::json!({"tool": "snapmetrics generate", "version": env!("CARGO_PKG_VERSION"), "users": options.users, "seed": options.seed});
+    // Only a non-default layout is named, so the generator's own snapshots stay as they were.
+    if options.layout == Layout::AppendOnly {
+        generator["layout"] = "append-only".into();
+    }
     let manifest = serde_json::json!({
         "exported_at": options.exported_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        "generator": {"tool": "snapmetrics generate", "version": env!("CARGO_PKG_VERSION"), "users": options.users, "seed": options.seed},
+        "generator": generator,
         "rows": summary.rows,
     });
     let manifest = serde_json::to_vec_pretty(&manifest)
@@ -228,22 +272,64 @@ impl Chunk {
     }
 }
 
+/// Where [`Layout::AppendOnly`] keeps each month's events, in chunk order and without
+/// ids, until they are sorted into the snapshot.
+const RUNS_DIR: &str = ".generate-runs";
+
 /// Parquet writers for every table, open for the whole run.
 struct SnapshotWriter {
     dir: PathBuf,
+    layout: Layout,
     writers: BTreeMap<String, (PathBuf, ArrowWriter<File>)>,
+    /// `YYYY-MM` -> the unsorted events of that month ([`Layout::AppendOnly`] only).
+    runs: BTreeMap<String, (PathBuf, ArrowWriter<File>)>,
     next_id: BTreeMap<&'static str, i64>,
     rows: BTreeMap<String, u64>,
 }
 
+fn open_writer(
+    path: PathBuf,
+    schema: Arc<Schema>,
+    properties: WriterProperties,
+) -> Result<(PathBuf, ArrowWriter<File>)> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent.display(), e))?;
+    }
+    let out = File::create(&path).map_err(|e| Error::io(path.display(), e))?;
+    let writer = ArrowWriter::try_new(out, schema, Some(properties))
+        .map_err(|e| Error::invalid(path.display().to_string(), e.to_string()))?;
+    Ok((path, writer))
+}
+
+fn write_batch(
+    (path, writer): &mut (PathBuf, ArrowWriter<File>),
+    batch: &RecordBatch,
+) -> Result<()> {
+    writer
+        .write(batch)
+        .map_err(|e| Error::invalid(path.display().to_string(), e.to_string()))
+}
+
+/// Closes `writer` and returns the size of the file it wrote.
+fn close((path, writer): (PathBuf, ArrowWriter<File>)) -> Result<u64> {
+    writer
+        .close()
+        .map_err(|e| Error::invalid(path.display().to_string(), e.to_string()))?;
+    Ok(std::fs::metadata(&path)
+        .map_err(|e| Error::io(path.display(), e))?
+        .len())
+}
+
 impl SnapshotWriter {
-    fn new(dir: &Path) -> Result<Self> {
-        Ok(SnapshotWriter {
+    fn new(dir: &Path, layout: Layout) -> Self {
+        SnapshotWriter {
             dir: dir.to_path_buf(),
+            layout,
             writers: BTreeMap::new(),
+            runs: BTreeMap::new(),
             next_id: BTreeMap::new(),
             rows: BTreeMap::new(),
-        })
+        }
     }
 
     /// Prepends a sequential `id` column (per id space) to `batch`.
@@ -261,20 +347,15 @@ impl SnapshotWriter {
 
     fn append(&mut self, table: &str, file: &str, batch: &RecordBatch) -> Result<()> {
         let key = format!("{table}/{file}");
-        if !self.writers.contains_key(&key) {
-            let path = self.dir.join(table).join(file);
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| Error::io(parent.display(), e))?;
-            }
-            let out = File::create(&path).map_err(|e| Error::io(path.display(), e))?;
-            let writer = ArrowWriter::try_new(out, batch.schema(), Some(properties()))
-                .map_err(|e| Error::invalid(path.display().to_string(), e.to_string()))?;
-            self.writers.insert(key.clone(), (path, writer));
-        }
-        let (path, writer) = self.writers.get_mut(&key).expect("inserted above");
-        writer
-            .write(batch)
-            .map_err(|e| Error::invalid(path.display().to_string(), e.to_string()))?;
+        let writer = match self.writers.entry(key) {
+            std::collections::btree_map::Entry::Occupied(entry) => entry.into_mut(),
+            std::collections::btree_map::Entry::Vacant(entry) => entry.insert(open_writer(
+                self.dir.join(table).join(file),
+                batch.schema(),
+                self.layout.properties(),
+            )?),
+        };
+        write_batch(writer, batch)?;
         *self.rows.entry(table.to_string()).or_default() += batch.num_rows() as u64;
         Ok(())
     }
@@ -292,26 +373,94 @@ impl SnapshotWriter {
         self.append("l1_transaction_facts", "part-00000.parquet", &l1)?;
 
         for (month, events) in &chunk.events {
-            let events = self.with_ids("user_events", events);
-            self.append(
-                "user_events",
-                &format!("month={month}/part-00000.parquet"),
-                &events,
-            )?;
+            match self.layout {
+                Layout::Generator => self.append_events(month, events)?,
+                Layout::AppendOnly => {
+                    let run = match self.runs.entry(month.clone()) {
+                        std::collections::btree_map::Entry::Occupied(entry) => entry.into_mut(),
+                        std::collections::btree_map::Entry::Vacant(entry) => {
+                            entry.insert(open_writer(
+                                self.dir.join(RUNS_DIR).join(format!("{month}.parquet")),
+                                events.schema(),
+                                WriterProperties::builder()
+                                    .set_compression(Compression::UNCOMPRESSED)
+                                    .build(),
+                            )?)
+                        }
+                    };
+                    write_batch(run, events)?;
+                }
+            }
         }
         Ok(())
     }
 
-    fn finish(self) -> Result<GenerateSummary> {
-        let mut bytes = 0;
+    /// Appends `events` of `month`, numbering them on from the last event id.
+    fn append_events(&mut self, month: &str, events: &RecordBatch) -> Result<()> {
+        let events = self.with_ids("user_events", events);
+        self.append(
+            "user_events",
+            &format!("month={month}/part-00000.parquet"),
+            &events,
+        )
+    }
+
+    /// Sorts each month's run by time (ties in chunk order) into `user_events`, months in
+    /// order, so ids increase with time. A month is held in memory at a time.
+    fn sort_runs(&mut self) -> Result<()> {
+        const SLICE: usize = 64 * 1024;
+        for (month, run) in std::mem::take(&mut self.runs) {
+            let path = run.0.clone();
+            close(run)?;
+            let fail = |e: &dyn std::fmt::Display| {
+                Error::invalid(path.display().to_string(), e.to_string())
+            };
+            let file = File::open(&path).map_err(|e| Error::io(path.display(), e))?;
+            let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+                .and_then(|builder| builder.with_batch_size(SLICE).build())
+                .map_err(|e| fail(&e))?;
+            let schema = reader.schema();
+            let batches = reader
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(|e| fail(&e))?;
+            let events = concat_batches(&schema, &batches).map_err(|e| fail(&e))?;
+            drop(batches);
+            let (Some(users), Some(times)) = (
+                events
+                    .column_by_name("user_id")
+                    .and_then(|c| c.as_primitive_opt::<Int64Type>()),
+                events
+                    .column_by_name("event_timestamp")
+                    .and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>()),
+            ) else {
+                return Err(fail(
+                    &"the generator's events lack user_id or event_timestamp",
+                ));
+            };
+            let mut order: Vec<u32> = (0..events.num_rows() as u32).collect();
+            order.sort_by_key(|&i| (times.value(i as usize), users.value(i as usize)));
+            let sorted =
+                take_record_batch(&events, &UInt32Array::from(order)).map_err(|e| fail(&e))?;
+            drop(events);
+            for offset in (0..sorted.num_rows()).step_by(SLICE) {
+                let slice = sorted.slice(offset, SLICE.min(sorted.num_rows() - offset));
+                self.append_events(&month, &slice)?;
+            }
+            std::fs::remove_file(&path).map_err(|e| Error::io(path.display(), e))?;
+        }
+        let runs = self.dir.join(RUNS_DIR);
+        if runs.exists() {
+            std::fs::remove_dir(&runs).map_err(|e| Error::io(runs.display(), e))?;
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<GenerateSummary> {
+        self.sort_runs()?;
         let files = self.writers.len();
-        for (_, (path, writer)) in self.writers {
-            writer
-                .close()
-                .map_err(|e| Error::invalid(path.display().to_string(), e.to_string()))?;
-            bytes += std::fs::metadata(&path)
-                .map_err(|e| Error::io(path.display(), e))?
-                .len();
+        let mut bytes = 0;
+        for (_, writer) in self.writers {
+            bytes += close(writer)?;
         }
         Ok(GenerateSummary {
             rows: self.rows,
@@ -336,11 +485,4 @@ fn l1_facts(legacy: &RecordBatch, tokens: ArrayRef) -> RecordBatch {
         .collect();
     RecordBatch::try_new(L1_TRANSACTION_FACTS.arrow_schema(&[]), columns)
         .expect("the analytics copy has the legacy table's columns")
-}
-
-fn properties() -> WriterProperties {
-    WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::default()))
-        .set_max_row_group_row_count(Some(256 * 1024))
-        .build()
 }

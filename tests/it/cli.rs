@@ -11,6 +11,7 @@ fn bad_input_exits_2_with_one_line() {
         &users(&[(1, "2026-01-10T08:00:00Z", None)]),
     );
     let store = f.store();
+    let generated = f.snapshot_dir().join("generated").display().to_string();
     for args in [
         vec!["sql", "SELECT 1", "--store", "/no/such/store"],
         vec![
@@ -35,6 +36,8 @@ fn bad_input_exits_2_with_one_line() {
             "2026-01-01",
         ],
         vec!["sql", "SELECT 1", "--store", &store, "--format", "parquet"],
+        vec!["generate", "--out", &generated, "--layout", "sideways"],
+        vec!["generate", "--out", &generated, "--users", "0"],
     ] {
         let output = snapmetrics(&args);
         assert_eq!(

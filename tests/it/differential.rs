@@ -145,6 +145,143 @@ fn generated_snapshots_are_deterministic() {
     );
 }
 
+/// The append-only layout moves rows between and within files, never changes them: the
+/// same seed gives the same rows per table, every report file but the manifest (which
+/// hashes the input files) is byte-identical, and the events are in time order with ids
+/// increasing with time.
+#[tokio::test]
+async fn append_only_layout_changes_the_files_not_the_report() {
+    use snapmetrics::datafusion::parquet::basic::Compression;
+    use snapmetrics::datafusion::parquet::file::reader::{FileReader, SerializedFileReader};
+    use snapmetrics::generate::Layout;
+
+    let work = tempfile::tempdir().expect("temp dir");
+    let mut reports = Vec::new();
+    let mut snapshots = Vec::new();
+    for layout in [Layout::Generator, Layout::AppendOnly] {
+        let store = work.path().join(format!("{layout:?}"));
+        let snapshot = store.join(SNAPSHOT_ID);
+        let options = GenerateOptions {
+            layout,
+            ..GenerateOptions::new(USERS, SEED)
+        };
+        generate(&snapshot, &options, &|_| {}).expect("snapshot generates");
+        let report = work.path().join(format!("{layout:?}-report"));
+        write_report(&store, &report).await;
+        reports.push(report);
+        snapshots.push(snapshot);
+    }
+    let [grouped, appended] = &snapshots[..] else {
+        unreachable!("two layouts")
+    };
+
+    let files = files_under(&reports[0]);
+    assert_eq!(files, files_under(&reports[1]), "the reports' file sets");
+    for file in files.iter().filter(|f| !f.ends_with("manifest.json")) {
+        assert!(
+            read_bytes(&reports[0].join(file)) == read_bytes(&reports[1].join(file)),
+            "{} differs between the layouts",
+            file.display()
+        );
+    }
+    assert_eq!(
+        files_under(grouped),
+        files_under(appended),
+        "the layouts write the same files (and no run file is left behind)"
+    );
+
+    let mut months: Vec<PathBuf> = files_under(appended)
+        .into_iter()
+        .filter(|f| f.starts_with("user_events"))
+        .collect();
+    months.sort();
+    assert!(months.len() > 3, "events span several months: {months:?}");
+    let mut next_id = 1;
+    let mut previous = (i64::MIN, i64::MIN);
+    let (mut by_layout, mut rows_by_layout) = (Vec::new(), Vec::new());
+    for snapshot in [grouped, appended] {
+        let mut events = Vec::new();
+        for month in &months {
+            for batch in read_parquet(&snapshot.join(month)) {
+                let ids = column(&batch, "id")
+                    .as_primitive::<snapmetrics::datafusion::arrow::datatypes::Int64Type>();
+                let users = column(&batch, "user_id")
+                    .as_primitive::<snapmetrics::datafusion::arrow::datatypes::Int64Type>();
+                let types = column(&batch, "event_type").as_string::<i32>();
+                let times = column(&batch, "event_timestamp")
+                    .as_any()
+                    .downcast_ref::<TimestampMicrosecondArray>()
+                    .expect("event_timestamp is µs");
+                let metadata = column(&batch, "metadata").as_string::<i32>();
+                for i in 0..batch.num_rows() {
+                    if snapshot == appended {
+                        let key = (times.value(i), users.value(i));
+                        assert!(
+                            key >= previous,
+                            "{}: row {i} out of time order",
+                            month.display()
+                        );
+                        assert_eq!(
+                            ids.value(i),
+                            next_id,
+                            "{}: ids increase with time",
+                            month.display()
+                        );
+                        previous = key;
+                        next_id += 1;
+                    }
+                    events.push((
+                        users.value(i),
+                        times.value(i),
+                        types.value(i).to_string(),
+                        metadata.is_valid(i).then(|| metadata.value(i).to_string()),
+                    ));
+                }
+            }
+        }
+        let count = events.len();
+        events.sort();
+        by_layout.push(events);
+        rows_by_layout.push(count);
+    }
+    assert_eq!(rows_by_layout[0], rows_by_layout[1], "event counts");
+    assert!(
+        by_layout[0] == by_layout[1],
+        "the layouts hold different events"
+    );
+
+    for file in files_under(appended) {
+        let path = appended.join(&file);
+        if path.extension().is_none_or(|e| e != "parquet") {
+            continue;
+        }
+        let reader = SerializedFileReader::new(File::open(&path).expect("opens"))
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        for group in reader.metadata().row_groups() {
+            for chunk in group.columns() {
+                assert_eq!(
+                    chunk.compression(),
+                    Compression::SNAPPY,
+                    "{}",
+                    file.display()
+                );
+            }
+        }
+        let rows = |dir: &Path| -> usize {
+            read_parquet(&dir.join(&file))
+                .iter()
+                .map(RecordBatch::num_rows)
+                .sum()
+        };
+        assert_eq!(
+            rows(grouped),
+            rows(appended),
+            "{}: row count",
+            file.display()
+        );
+    }
+}
+
 async fn write_report(store: &Path, out: &Path) {
     let store = Store::open(store.to_str().expect("UTF-8 temp path")).expect("store opens");
     let snapshot = Snapshot::open(&store, SNAPSHOT_ID, false)
