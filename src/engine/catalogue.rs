@@ -159,6 +159,16 @@ pub const VIEWS: &[View] = &[
         "views/transactions_summary.sql",
         Kind::OnFirstUse
     ),
+    view!(
+        "default_engagement_weeks",
+        "views/default_engagement_weeks.sql",
+        Kind::OnFirstUse
+    ),
+    view!(
+        "default_engagement_days",
+        "views/default_engagement_days.sql",
+        Kind::OnFirstUse
+    ),
     view!("report_users", "views/report_users.sql", Kind::Filter),
     view!("cohort_users", "views/cohort_users.sql", Kind::Filter),
     view!("cohort_weeks", "views/cohort_weeks.sql", Kind::Filter),
