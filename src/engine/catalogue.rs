@@ -160,13 +160,13 @@ pub const VIEWS: &[View] = &[
         Kind::OnFirstUse
     ),
     view!(
-        "default_engagement_weeks",
-        "views/default_engagement_weeks.sql",
+        "default_engagement_days",
+        "views/default_engagement_days.sql",
         Kind::OnFirstUse
     ),
     view!(
-        "default_engagement_days",
-        "views/default_engagement_days.sql",
+        "default_engagement_weeks",
+        "views/default_engagement_weeks.sql",
         Kind::OnFirstUse
     ),
     view!("report_users", "views/report_users.sql", Kind::Filter),
