@@ -8,6 +8,7 @@
 //! row groups), never which rows there are: both layouts of one seed give the same report.
 
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -280,41 +281,53 @@ const RUNS_DIR: &str = ".generate-runs";
 struct SnapshotWriter {
     dir: PathBuf,
     layout: Layout,
-    writers: BTreeMap<String, (PathBuf, ArrowWriter<File>)>,
+    writers: BTreeMap<String, FileWriter>,
     /// `YYYY-MM` -> the unsorted events of that month ([`Layout::AppendOnly`] only).
-    runs: BTreeMap<String, (PathBuf, ArrowWriter<File>)>,
+    runs: BTreeMap<String, FileWriter>,
     next_id: BTreeMap<&'static str, i64>,
     rows: BTreeMap<String, u64>,
+}
+
+/// A Parquet file being written, with its path for messages.
+type FileWriter = (PathBuf, ArrowWriter<File>);
+
+fn parquet_error(path: &Path, error: impl std::fmt::Display) -> Error {
+    Error::invalid(path.display().to_string(), error.to_string())
 }
 
 fn open_writer(
     path: PathBuf,
     schema: Arc<Schema>,
     properties: WriterProperties,
-) -> Result<(PathBuf, ArrowWriter<File>)> {
+) -> Result<FileWriter> {
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent).map_err(|e| Error::io(parent.display(), e))?;
     }
     let out = File::create(&path).map_err(|e| Error::io(path.display(), e))?;
-    let writer = ArrowWriter::try_new(out, schema, Some(properties))
-        .map_err(|e| Error::invalid(path.display().to_string(), e.to_string()))?;
+    let writer =
+        ArrowWriter::try_new(out, schema, Some(properties)).map_err(|e| parquet_error(&path, e))?;
     Ok((path, writer))
 }
 
-fn write_batch(
-    (path, writer): &mut (PathBuf, ArrowWriter<File>),
-    batch: &RecordBatch,
-) -> Result<()> {
-    writer
-        .write(batch)
-        .map_err(|e| Error::invalid(path.display().to_string(), e.to_string()))
+/// The writer of `key`, opened by `open` the first time it is asked for.
+fn writer_for(
+    writers: &mut BTreeMap<String, FileWriter>,
+    key: String,
+    open: impl FnOnce() -> Result<FileWriter>,
+) -> Result<&mut FileWriter> {
+    Ok(match writers.entry(key) {
+        Entry::Occupied(entry) => entry.into_mut(),
+        Entry::Vacant(entry) => entry.insert(open()?),
+    })
+}
+
+fn write_batch((path, writer): &mut FileWriter, batch: &RecordBatch) -> Result<()> {
+    writer.write(batch).map_err(|e| parquet_error(path, e))
 }
 
 /// Closes `writer` and returns the size of the file it wrote.
-fn close((path, writer): (PathBuf, ArrowWriter<File>)) -> Result<u64> {
-    writer
-        .close()
-        .map_err(|e| Error::invalid(path.display().to_string(), e.to_string()))?;
+fn close((path, writer): FileWriter) -> Result<u64> {
+    writer.close().map_err(|e| parquet_error(&path, e))?;
     Ok(std::fs::metadata(&path)
         .map_err(|e| Error::io(path.display(), e))?
         .len())
@@ -347,14 +360,13 @@ impl SnapshotWriter {
 
     fn append(&mut self, table: &str, file: &str, batch: &RecordBatch) -> Result<()> {
         let key = format!("{table}/{file}");
-        let writer = match self.writers.entry(key) {
-            std::collections::btree_map::Entry::Occupied(entry) => entry.into_mut(),
-            std::collections::btree_map::Entry::Vacant(entry) => entry.insert(open_writer(
+        let writer = writer_for(&mut self.writers, key, || {
+            open_writer(
                 self.dir.join(table).join(file),
                 batch.schema(),
                 self.layout.properties(),
-            )?),
-        };
+            )
+        })?;
         write_batch(writer, batch)?;
         *self.rows.entry(table.to_string()).or_default() += batch.num_rows() as u64;
         Ok(())
@@ -376,18 +388,15 @@ impl SnapshotWriter {
             match self.layout {
                 Layout::Generator => self.append_events(month, events)?,
                 Layout::AppendOnly => {
-                    let run = match self.runs.entry(month.clone()) {
-                        std::collections::btree_map::Entry::Occupied(entry) => entry.into_mut(),
-                        std::collections::btree_map::Entry::Vacant(entry) => {
-                            entry.insert(open_writer(
-                                self.dir.join(RUNS_DIR).join(format!("{month}.parquet")),
-                                events.schema(),
-                                WriterProperties::builder()
-                                    .set_compression(Compression::UNCOMPRESSED)
-                                    .build(),
-                            )?)
-                        }
-                    };
+                    let run = writer_for(&mut self.runs, month.clone(), || {
+                        open_writer(
+                            self.dir.join(RUNS_DIR).join(format!("{month}.parquet")),
+                            events.schema(),
+                            WriterProperties::builder()
+                                .set_compression(Compression::UNCOMPRESSED)
+                                .build(),
+                        )
+                    })?;
                     write_batch(run, events)?;
                 }
             }
@@ -412,9 +421,7 @@ impl SnapshotWriter {
         for (month, run) in std::mem::take(&mut self.runs) {
             let path = run.0.clone();
             close(run)?;
-            let fail = |e: &dyn std::fmt::Display| {
-                Error::invalid(path.display().to_string(), e.to_string())
-            };
+            let fail = |e: &dyn std::fmt::Display| parquet_error(&path, e);
             let file = File::open(&path).map_err(|e| Error::io(path.display(), e))?;
             let reader = ParquetRecordBatchReaderBuilder::try_new(file)
                 .and_then(|builder| builder.with_batch_size(SLICE).build())
