@@ -2,6 +2,7 @@ use std::collections::HashMap;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use clap::Args;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -25,7 +26,8 @@ pub struct ExportArgs {
     /// Export users.email and l0_pii_users too (the manifest records it).
     #[arg(long)]
     include_pii: bool,
-    /// Show progress bars even when stderr is not a terminal.
+    /// Report progress when stderr is not a terminal too: a plain line per table at most
+    /// once a second, for a log.
     #[arg(long)]
     progress: bool,
     #[command(flatten)]
@@ -43,18 +45,25 @@ pub async fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
         include_pii: args.include_pii,
         ..ExportOptions::default()
     };
-    let bars =
-        MultiProgress::with_draw_target(if args.progress || std::io::stderr().is_terminal() {
-            ProgressDrawTarget::stderr()
-        } else {
-            ProgressDrawTarget::hidden()
-        });
+    let terminal = std::io::stderr().is_terminal();
+    let bars = MultiProgress::with_draw_target(if terminal {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::hidden()
+    });
     let style = ProgressStyle::with_template(
         "{prefix:>22} {spinner} {human_pos} rows, {per_sec} {elapsed}",
     )
     .unwrap_or_else(|_| ProgressStyle::default_spinner());
     let open: Mutex<HashMap<&'static str, ProgressBar>> = Mutex::new(HashMap::new());
+    let log = Mutex::new(LogLines::new());
     let progress = |p: &Progress| {
+        if !terminal {
+            if args.progress {
+                log.lock().unwrap_or_else(|e| e.into_inner()).tell(p);
+            }
+            return;
+        }
         let mut open = open.lock().unwrap_or_else(|e| e.into_inner());
         let bar = open.entry(p.table).or_insert_with(|| {
             let bar = bars.add(ProgressBar::new_spinner().with_style(style.clone()));
@@ -93,4 +102,43 @@ pub async fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
         store.location()
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Progress where stderr is a log rather than a terminal: a line per table when it is done,
+/// and one at most once a second while it is read; no cursor movements to garble a file.
+struct LogLines {
+    table_started: Instant,
+    last_line: Option<Instant>,
+}
+
+impl LogLines {
+    fn new() -> LogLines {
+        LogLines {
+            table_started: Instant::now(),
+            last_line: None,
+        }
+    }
+
+    fn tell(&mut self, p: &Progress) {
+        let now = Instant::now();
+        let due = self
+            .last_line
+            .is_none_or(|last| now - last >= Duration::from_secs(1));
+        if !(p.done || due) {
+            return;
+        }
+        let seconds = (now - self.table_started).as_secs_f64().max(1e-9);
+        eprintln!(
+            "  {}: {} rows {}, {:.0} rows/s",
+            p.table,
+            p.rows,
+            if p.done { "read" } else { "so far" },
+            p.rows as f64 / seconds
+        );
+        self.last_line = Some(now);
+        if p.done {
+            self.table_started = now;
+            self.last_line = None;
+        }
+    }
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use tokio_postgres::config::Host;
-use tokio_postgres::{Client, Config, NoTls};
+use tokio_postgres::{Client, Config};
 
 use crate::error::{Error, Result};
 
@@ -36,7 +36,12 @@ impl Database {
     fn parse_with(source: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Database> {
         let mut config: Config = source.parse().map_err(|e| Error::Database {
             database: redacted(source),
-            reason: format!("not a PostgreSQL connection string ({e})"),
+            reason: match source.contains("sslmode=verify") {
+                true => "sslmode verify-ca and verify-full are not supported: use \
+                         sslmode=require (encrypted; the certificate is not checked)"
+                    .to_string(),
+                false => format!("not a PostgreSQL connection string ({e})"),
+            },
         })?;
         if config.get_hosts().is_empty() {
             config.host(env("PGHOST").as_deref().unwrap_or("localhost"));
@@ -133,16 +138,18 @@ impl Database {
             .map(|fields| fields[4].clone().into_bytes())
     }
 
-    /// Connects; the connection's task runs until the client is dropped.
+    /// Connects, over TLS unless `sslmode=disable` (see [`super::tls`]); the connection's
+    /// task runs until the client is dropped.
     pub async fn connect(&self) -> Result<Client> {
-        let (client, connection) =
-            self.config
-                .connect(NoTls)
-                .await
-                .map_err(|e| Error::Database {
-                    database: self.name.clone(),
-                    reason: describe(&e),
-                })?;
+        let tls = super::tls::connector(&self.name)?;
+        let (client, connection) = self
+            .config
+            .connect(tls)
+            .await
+            .map_err(|e| Error::Database {
+                database: self.name.clone(),
+                reason: describe(&e),
+            })?;
         tokio::spawn(async move {
             let _ = connection.await;
         });
@@ -287,6 +294,11 @@ mod tests {
             redacted("host=h password=p dbname=d"),
             "host=h password=*** dbname=d"
         );
+        let err = Database::parse_with("postgres://u:hunter2@h/db?sslmode=verify-full", &env(&[]))
+            .expect_err("verify-full")
+            .to_string();
+        assert!(err.contains("use sslmode=require"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
         assert_eq!(
             redacted("postgres://u:p@h:1/db?sslmode=require&password=q"),
             "postgres://u:***@h:1/db?sslmode=require&password=***"

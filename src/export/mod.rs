@@ -9,6 +9,7 @@
 pub mod connect;
 mod decode;
 mod plan;
+mod tls;
 
 use std::collections::BTreeMap;
 use std::time::Instant;

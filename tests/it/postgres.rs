@@ -30,7 +30,17 @@ pub struct Postgres {
 impl Postgres {
     /// Starts a server, or explains loudly why it cannot (and fails where one is required).
     pub fn start(test: &str) -> Option<Postgres> {
-        match Postgres::try_start() {
+        Postgres::start_with(test, false)
+    }
+
+    /// A server that offers TLS (a self-signed certificate) and lets every role but the
+    /// admin connect only over it.
+    pub fn start_tls(test: &str) -> Option<Postgres> {
+        Postgres::start_with(test, true)
+    }
+
+    fn start_with(test: &str, tls: bool) -> Option<Postgres> {
+        match Postgres::try_start(tls) {
             Ok(server) => Some(server),
             Err(why) => {
                 assert!(
@@ -43,7 +53,7 @@ impl Postgres {
         }
     }
 
-    fn try_start() -> Result<Postgres, String> {
+    fn try_start(tls: bool) -> Result<Postgres, String> {
         let bin = bin_dir().ok_or("no initdb (install Debian's postgresql package)")?;
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         run(Command::new("chmod").arg("755").arg(dir.path()))?;
@@ -73,10 +83,32 @@ impl Postgres {
                 "--no-sync",
             ])
             .arg(format!("--pwfile={}", password_file.display())))?;
-        let options = format!(
+        let mut options = format!(
             "-c listen_addresses=127.0.0.1 -p {port} -k {} -c fsync=off -c full_page_writes=off",
             data.display()
         );
+        if tls {
+            run(as_postgres(Path::new("openssl"))
+                .args(["req", "-new", "-x509", "-days", "2", "-nodes", "-subj"])
+                .args(["/CN=localhost", "-keyout"])
+                .arg(data.join("server.key"))
+                .arg("-out")
+                .arg(data.join("server.crt")))?;
+            run(as_postgres(Path::new("chmod"))
+                .arg("600")
+                .arg(data.join("server.key")))?;
+            // No `hostnossl` line but the admin's: any other role without TLS is refused.
+            let hba = data.join("pg_hba.conf");
+            std::fs::write(
+                &hba,
+                "local all all trust\n\
+                 hostnossl all snap 127.0.0.1/32 scram-sha-256\n\
+                 hostssl all all 127.0.0.1/32 scram-sha-256\n",
+            )
+            .map_err(|e| format!("{}: {e}", hba.display()))?;
+            run(Command::new("chmod").arg("644").arg(&hba))?;
+            options.push_str(" -c ssl=on");
+        }
         run(as_postgres(&bin.join("pg_ctl"))
             .arg("-D")
             .arg(&data)
@@ -352,6 +384,14 @@ fn an_exported_database_gives_the_same_report() {
     assert!(output.status.success(), "{}", stderr(&output));
     let said = stderr(&output);
     assert!(!said.contains(PASSWORD), "the password was printed: {said}");
+    // Not a terminal and no --progress: only the summary, a line per table and the total.
+    let lines: Vec<&str> = said.lines().collect();
+    assert_eq!(lines.len(), 7, "{said}");
+    assert!(lines[..6].iter().all(|l| l.contains(" rows in ")), "{said}");
+    assert!(
+        lines[6].starts_with("exported snapshot 2026-06-30 "),
+        "{said}"
+    );
     let snapshot = exported.join(ID);
     assert!(snapshot.join("_SUCCESS").exists());
 
@@ -411,8 +451,29 @@ fn an_exported_database_gives_the_same_report() {
     }
 
     // With --include-pii: the PII tables and columns, and the manifest says so.
-    let output = export(&url, &exported, "with-pii", &["--include-pii"]);
+    let output = export(
+        &url,
+        &exported,
+        "with-pii",
+        &["--include-pii", "--progress"],
+    );
     assert!(output.status.success(), "{}", stderr(&output));
+    // --progress on a log: plain lines as each table is read, then the summary.
+    let said = stderr(&output);
+    let read = said.find("  user_events: ").expect("a progress line");
+    let summary = said.find(" rows in ").expect("a summary line");
+    assert!(read < summary, "{said}");
+    assert!(
+        said[read..]
+            .lines()
+            .next()
+            .is_some_and(|l| l.contains(" rows read, ")),
+        "{said}"
+    );
+    assert!(
+        !said.contains('\u{1b}') && !said.contains('\r'),
+        "terminal codes in a log: {said:?}"
+    );
     let snapshot = exported.join("with-pii");
     assert!(
         column_names(&snapshot, "users")
@@ -573,6 +634,14 @@ fn bad_sources_are_one_line_errors_and_leave_no_snapshot() {
             server.url("reader", PASSWORD, "restricted"),
             "permission denied for table transactions",
         ),
+        (
+            format!("{}?sslmode=require", server.admin_url("good")),
+            "server does not support TLS",
+        ),
+        (
+            format!("{}?sslmode=verify-full", server.admin_url("good")),
+            "use sslmode=require",
+        ),
     ];
     for (n, (url, expected)) in cases.iter().enumerate() {
         let id = format!("case-{n}");
@@ -629,6 +698,49 @@ fn bad_sources_are_one_line_errors_and_leave_no_snapshot() {
     .output()
     .expect("report");
     assert!(output.status.success(), "{}", stderr(&output));
+}
+
+#[test]
+fn the_export_speaks_tls_when_the_server_offers_it_and_insists_when_told() {
+    let Some(server) = Postgres::start_tls("the_export_speaks_tls") else {
+        return;
+    };
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let admin = server.client("postgres").await;
+        admin
+            .execute("CREATE DATABASE app", &[])
+            .await
+            .expect("create");
+        let app = server.client("app").await;
+        app.batch_execute(&format!(
+            "{MINIMAL} CREATE ROLE secure LOGIN PASSWORD '{PASSWORD}';
+             GRANT SELECT ON ALL TABLES IN SCHEMA public TO secure;"
+        ))
+        .await
+        .expect("setup");
+    });
+    // The server lets `secure` in only over TLS (pg_hba.conf: hostssl).
+    let url = server.url("secure", PASSWORD, "app");
+    let out = tempfile::tempdir().expect("out");
+    for (id, url) in [
+        ("required", format!("{url}?sslmode=require")),
+        ("preferred", url.clone()),
+    ] {
+        let output = export(&url, out.path(), id, &[]);
+        assert!(output.status.success(), "{url}: {}", stderr(&output));
+        assert!(out.path().join(id).join("_SUCCESS").exists(), "{url}");
+    }
+    let output = export(&format!("{url}?sslmode=disable"), out.path(), "plain", &[]);
+    let message = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{message}");
+    assert_eq!(message.trim_end().lines().count(), 1, "{message}");
+    assert!(message.contains("no encryption"), "{message}");
+    assert!(
+        !message.contains(PASSWORD),
+        "the password was printed: {message}"
+    );
+    assert!(!out.path().join("plain").exists());
 }
 
 #[test]
