@@ -14,6 +14,8 @@
 #   export  ./target/release/snapmetrics export --source postgres://snap@127.0.0.1:PORT/app
 #   floor   psql running the very COPY statements the export ran (read from the server's
 #           log: log_statement=all), output to /dev/null, one after another
+#   floor2  the same statements two at a time (what parallel readers sharing
+#           pg_export_snapshot() could reach at best)
 # Each is measured with /usr/bin/time (wall seconds, peak RSS). It prints the medians,
 # rows/s and the export/floor ratio, and stops the server at the end.
 #
@@ -134,6 +136,11 @@ floor_once() {
         done <"'"$OUT"'/statements"' _ "${PSQL[@]}"
     cat "$OUT/time" >>"$OUT/floor.times"
 }
+floor2_once() {
+    /usr/bin/time -f '%e %M' -o "$OUT/time" \
+        xargs -P 2 -d '\n' -I '{}' "${PSQL[@]}" -d app -c '{}' <"$OUT/statements" >/dev/null
+    cat "$OUT/time" >>"$OUT/floor2.times"
+}
 
 # The first export, unmeasured, warms the server's cache and shows the statements it ran.
 lines=$(wc -l <"$PGDATA/server.log")
@@ -145,15 +152,16 @@ log "the floor runs $(wc -l <"$OUT/statements") COPY statements"
 rows=$(grep -o '[0-9]* rows in' "$OUT/export.log" | awk '{s += $1} END {print s}')
 
 for run in $(seq 1 "$RUNS"); do
-    if ((run % 2)); then export_once; floor_once; else floor_once; export_once; fi
-    log "run $run: export $(tail -1 "$OUT/export.times"), floor $(tail -1 "$OUT/floor.times") (s, KiB)"
+    if ((run % 2)); then export_once; floor_once; floor2_once; else floor2_once; floor_once; export_once; fi
+    log "run $run: export $(tail -1 "$OUT/export.times"), floor $(tail -1 "$OUT/floor.times"), floor2 $(tail -1 "$OUT/floor2.times") (s, KiB)"
 done
 
 median() { sort -n | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 e=$(cut -d' ' -f1 "$OUT/export.times" | median)
 f=$(cut -d' ' -f1 "$OUT/floor.times" | median)
+f2=$(cut -d' ' -f1 "$OUT/floor2.times" | median)
 m=$(cut -d' ' -f2 "$OUT/export.times" | median)
-awk -v n="$USERS" -v r="$rows" -v e="$e" -v f="$f" -v m="$m" 'BEGIN {
-    printf "%d users, %d rows: export %.1f s (%.2f M rows/s, peak RSS %.0f MB), floor %.1f s (%.2f M rows/s): ratio %.2f\n",
-        n, r, e, r / e / 1e6, m / 1024, f, r / f / 1e6, e / f
+awk -v n="$USERS" -v r="$rows" -v e="$e" -v f="$f" -v f2="$f2" -v m="$m" 'BEGIN {
+    printf "%d users, %d rows: export %.1f s (%.2f M rows/s, peak RSS %.0f MB), floor %.1f s (%.2f M rows/s): ratio %.2f; floor two at a time %.1f s\n",
+        n, r, e, r / e / 1e6, m / 1024, f, r / f / 1e6, e / f, f2
 }'

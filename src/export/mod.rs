@@ -54,7 +54,7 @@ impl Default for ExportOptions {
             id: None,
             include_pii: false,
             rows_per_file: 8 * 1024 * 1024,
-            row_group_rows: 256 * 1024,
+            row_group_rows: 1024 * 1024,
         }
     }
 }
