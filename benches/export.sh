@@ -74,12 +74,16 @@ PSQL=(psql -h 127.0.0.1 -p "$PORT" -U snap -X -q -v ON_ERROR_STOP=1)
 
 if [[ ! -e $PGDATA/loaded ]]; then
     log "loading $DATA/$SNAPSHOT into database app"
-    "${PSQL[@]}" -d postgres -c 'DROP DATABASE IF EXISTS app' -c 'CREATE DATABASE app'
-    "$PY" - "$DATA/$SNAPSHOT" "$PORT" <<'EOF'
+    # Resumable: the database and each loaded table leave a marker in $PGDATA.
+    if [[ ! -e $PGDATA/created ]]; then
+        "${PSQL[@]}" -d postgres -c 'DROP DATABASE IF EXISTS app' -c 'CREATE DATABASE app'
+        touch "$PGDATA/created"
+    fi
+    "$PY" - "$DATA/$SNAPSHOT" "$PORT" "$PGDATA" <<'EOF'
 import os, subprocess, sys
 import pyarrow as pa, pyarrow.csv as csv, pyarrow.dataset as ds
 
-snapshot, port = sys.argv[1], sys.argv[2]
+snapshot, port, pgdata = sys.argv[1:4]
 psql = ["psql", "-h", "127.0.0.1", "-p", port, "-U", "snap", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", "app"]
 JSON = {("user_events", "metadata"), ("onboarding_responses", "responses")}
 
@@ -97,12 +101,14 @@ def pg_type(table, field):
 
 for table in sorted(os.listdir(snapshot)):
     path = os.path.join(snapshot, table)
-    if not os.path.isdir(path):
+    marker = os.path.join(pgdata, f"loaded-{table}")
+    if not os.path.isdir(path) or os.path.exists(marker):
         continue
     data = ds.dataset(path, format="parquet", partitioning=None)
     names = ", ".join(f'"{f.name}"' for f in data.schema)
     columns = [f'"{f.name}" {pg_type(table, f)}' for f in data.schema]
-    if table == "users":
+    subprocess.run(psql + ["-c", f'DROP TABLE IF EXISTS "{table}"'], check=True)
+    if table == "users" and "password_hash" not in data.schema.names:
         columns.append("password_hash text NOT NULL DEFAULT 'bench-secret'")
     subprocess.run(psql + ["-c", f'CREATE TABLE "{table}" ({", ".join(columns)})'], check=True)
     copy = subprocess.Popen(psql + ["-c", f'COPY "{table}" ({names}) FROM STDIN (FORMAT csv)'],
@@ -114,6 +120,7 @@ for table in sorted(os.listdir(snapshot)):
     copy.stdin.close()
     if copy.wait() != 0:
         sys.exit(f"loading {table} failed")
+    open(marker, "w").close()
     print(f"loaded {table}", file=sys.stderr)
 EOF
     "${PSQL[@]}" -d app -c 'VACUUM ANALYZE'

@@ -108,6 +108,11 @@ pub enum Error {
     #[error("database '{database}': {reason}")]
     Database { database: String, reason: String },
 
+    /// A Ballista cluster that cannot be reached, or a scheduler or executor that cannot
+    /// run.
+    #[error("{cluster}: {reason}")]
+    Cluster { cluster: String, reason: String },
+
     /// The connection to the database broke, or the server ended it, mid-export.
     #[error("database '{database}': the connection was lost: {reason}")]
     DatabaseLost { database: String, reason: String },
@@ -177,7 +182,8 @@ impl Error {
             | Error::Statement { .. }
             | Error::InvalidArgument { .. }
             | Error::Report { .. }
-            | Error::Database { .. } => ErrorKind::BadArgument,
+            | Error::Database { .. }
+            | Error::Cluster { .. } => ErrorKind::BadArgument,
             Error::NoCompleteSnapshot { .. }
             | Error::SnapshotNotFound { .. }
             | Error::CustomerNotFound { .. } => ErrorKind::NotFound,

@@ -12,6 +12,8 @@
 pub mod api;
 pub mod audit;
 pub mod cli;
+#[cfg(feature = "cluster")]
+pub mod cluster;
 pub mod engine;
 pub mod error;
 pub mod export;

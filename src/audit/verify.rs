@@ -390,6 +390,7 @@ async fn recompute(
         tz,
         transactions_source: Some(manifest.settings.transactions_source),
         memory_limit: options.memory_limit,
+        cluster: None,
     };
     let session = Session::open(store, snapshot, session_options).await?;
     let as_of = session

@@ -3,6 +3,8 @@
 
 mod audit;
 mod check;
+#[cfg(feature = "cluster")]
+mod cluster;
 mod customer;
 mod export;
 mod generate;
@@ -18,6 +20,7 @@ use std::process::ExitCode;
 use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand};
 
+use crate::engine::remote::ClusterUrl;
 use crate::engine::session::{Filters, Session, SessionOptions, TransactionsSource};
 use crate::error::Error;
 use crate::source::snapshot::Snapshot;
@@ -62,6 +65,12 @@ pub enum Command {
     Customers(customer::CustomersArgs),
     /// Serve the read-only HTTP JSON API (customers, metrics, snapshots).
     Serve(serve::ServeArgs),
+    /// Run a Ballista scheduler that knows snapmetrics' functions.
+    #[cfg(feature = "cluster")]
+    Scheduler(cluster::SchedulerArgs),
+    /// Run a Ballista executor that knows snapmetrics' functions.
+    #[cfg(feature = "cluster")]
+    Executor(cluster::ExecutorArgs),
 }
 
 /// Where the snapshots are.
@@ -185,6 +194,11 @@ impl FilterArgs {
 
 impl SnapshotArgs {
     async fn open(&self) -> Result<Session, Error> {
+        self.open_on(None).await
+    }
+
+    /// Opens the snapshot with its queries run on `cluster`, when one is named.
+    async fn open_on(&self, cluster: Option<ClusterUrl>) -> Result<Session, Error> {
         let tz = self.tz;
         let store = self.store.open()?;
         let snapshot = Snapshot::open(&store, &self.snapshot, self.allow_incomplete).await?;
@@ -193,6 +207,7 @@ impl SnapshotArgs {
             tz,
             transactions_source: self.transactions_source,
             memory_limit: self.memory_limit.or_else(half_of_memory),
+            cluster,
         };
         Session::open(&store, snapshot, options).await
     }
@@ -321,6 +336,10 @@ fn run_here(cli: Cli) -> ExitCode {
             Command::Customer(args) => customer::customer(args).await,
             Command::Customers(args) => customer::customers(args).await,
             Command::Serve(args) => serve::serve(args).await,
+            #[cfg(feature = "cluster")]
+            Command::Scheduler(args) => cluster::scheduler(args).await,
+            #[cfg(feature = "cluster")]
+            Command::Executor(args) => cluster::executor(args).await,
         }
     });
     match result {

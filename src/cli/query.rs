@@ -5,6 +5,7 @@ use clap::Args;
 
 use super::shell::{DEFAULT_MAX_ROWS, ShellArgs};
 use super::{FilterArgs, SnapshotArgs};
+use crate::engine::remote::ClusterUrl;
 use crate::error::Error;
 use crate::metrics;
 use crate::output::publish::AtomicFile;
@@ -26,6 +27,14 @@ pub struct SqlArgs {
     /// Write to this file instead of stdout.
     #[arg(long, short = 'o')]
     output: Option<PathBuf>,
+    /// Run the query on a Ballista cluster: df://HOST:PORT of its scheduler (a build
+    /// with `--features cluster`; every node must reach the store by the same path).
+    #[arg(long, value_parser = parse_cluster)]
+    cluster: Option<ClusterUrl>,
+}
+
+fn parse_cluster(text: &str) -> Result<ClusterUrl, String> {
+    ClusterUrl::parse(text).map_err(|e| e.to_string())
 }
 
 #[derive(Debug, Args)]
@@ -54,6 +63,10 @@ pub async fn sql(args: SqlArgs) -> anyhow::Result<ExitCode> {
             std::fs::read_to_string(file).map_err(|e| Error::io(file.display(), e))?
         }
         (None, None) => {
+            if let Some(cluster) = &args.cluster {
+                let reason = format!("the shell runs here; give a statement to run on {cluster}");
+                return Err(Error::invalid("--cluster", reason).into());
+            }
             let shell = ShellArgs {
                 snapshot: args.snapshot,
                 file: None,
@@ -65,7 +78,7 @@ pub async fn sql(args: SqlArgs) -> anyhow::Result<ExitCode> {
         }
     };
     check_destination(args.format, args.output.as_ref())?;
-    let session = args.snapshot.open().await?;
+    let session = args.snapshot.open_on(args.cluster).await?;
     let df = session.sql(&query).await?;
     let schema = df.schema().inner().clone();
     let batches = session.stream(df, "query").await?;

@@ -9,6 +9,7 @@ pub(crate) mod contain;
 pub mod describe;
 pub mod duplicates;
 pub(crate) mod memo;
+pub mod remote;
 pub mod session;
 pub mod time;
 pub(crate) mod values;

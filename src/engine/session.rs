@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::engine::calendar::Calendar;
 use crate::engine::catalogue::{CLEAN_VIEW, Kind, VIEWS};
 use crate::engine::memo::{Kept, OnFirstUse};
+use crate::engine::remote::ClusterUrl;
 use crate::engine::time::LocalTime;
 use crate::error::{Error, Result};
 use crate::source::schema::{self, TableSpec, Visibility};
@@ -114,6 +115,8 @@ pub struct SessionOptions {
     pub transactions_source: Option<TransactionsSource>,
     /// Bytes the query engine may hold before spilling or failing.
     pub memory_limit: Option<usize>,
+    /// Run the queries on this Ballista cluster instead of in this process.
+    pub cluster: Option<ClusterUrl>,
 }
 
 impl Default for SessionOptions {
@@ -123,6 +126,7 @@ impl Default for SessionOptions {
             tz: Tz::UTC,
             transactions_source: None,
             memory_limit: None,
+            cluster: None,
         }
     }
 }
@@ -141,7 +145,7 @@ pub struct Session {
 impl Session {
     /// Registers every table of `snapshot`, checking each file's schema first.
     pub async fn open(store: &Store, snapshot: Snapshot, options: SessionOptions) -> Result<Self> {
-        let ctx = context(store, options.memory_limit)?;
+        let ctx = context(store, &options).await?;
         for udf in LocalTime::udfs() {
             ctx.register_udf(udf);
         }
@@ -205,7 +209,11 @@ impl Session {
             session.as_of.at = session.max_created_at().await?;
         }
         session.check_as_of()?;
-        session.register_views().await?;
+        // The derived views read in-memory tables (kept summaries, calendars, duplicate
+        // ids) that a cluster's plans cannot carry yet: there, the snapshot's own tables.
+        if session.options.cluster.is_none() {
+            session.register_views().await?;
+        }
         Ok(session)
     }
 
@@ -691,7 +699,8 @@ const UNSPECIFIED: TableSpec = TableSpec {
     extra_visibility: Visibility::Public,
 };
 
-fn context(store: &Store, memory_limit: Option<usize>) -> Result<SessionContext> {
+async fn context(store: &Store, session: &SessionOptions) -> Result<SessionContext> {
+    let memory_limit = session.memory_limit;
     let mut options = ConfigOptions::new();
     options.execution.parquet.schema_force_view_types = false;
     options.execution.listing_table_ignore_subdirectory = false;
@@ -720,7 +729,20 @@ fn context(store: &Store, memory_limit: Option<usize>) -> Result<SessionContext>
         .with_default_features()
         .with_physical_optimizer_rule(Arc::new(crate::engine::yielding::YieldingJoins))
         .build();
-    let ctx = SessionContext::new_with_state(state);
+    let ctx = match &session.cluster {
+        None => SessionContext::new_with_state(state),
+        #[cfg(feature = "cluster")]
+        Some(url) => crate::cluster::remote_context(url, state).await?,
+        #[cfg(not(feature = "cluster"))]
+        Some(url) => {
+            return Err(Error::Cluster {
+                cluster: url.to_string(),
+                reason: "this snapmetrics was built without cluster support; build it with \
+                         `cargo build --release --features cluster`"
+                    .to_string(),
+            });
+        }
+    };
     ctx.register_object_store(
         store.object_store_url().as_ref(),
         store.object_store().clone(),

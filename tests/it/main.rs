@@ -3,6 +3,7 @@
 mod activity;
 mod audit;
 mod cli;
+mod cluster;
 mod customer;
 mod differential;
 mod discovery;

@@ -1,0 +1,161 @@
+//! The same plans on an Apache DataFusion Ballista cluster (`--features cluster`): the
+//! scheduler and executor roles of the snapmetrics binary, and the client side of a
+//! session whose queries run there.
+//!
+//! Ballista sends the logical plan to the scheduler and runs its stages on the executors,
+//! so every process must know snapmetrics' scalar functions by name (the stock Ballista
+//! binaries cannot run `local_week` and friends), and every process must reach the
+//! store by the same path or URL. What a plan cannot carry — in-memory tables such as the
+//! calendars and the kept summaries — does not run on a cluster yet (docs/SCALE.md).
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ballista::prelude::SessionContextExt;
+use ballista_core::registry::BallistaFunctionRegistry;
+use ballista_core::utils::default_session_builder;
+use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
+use ballista_scheduler::cluster::BallistaCluster;
+use ballista_scheduler::config::SchedulerConfig;
+use ballista_scheduler::scheduler_process::start_server;
+use datafusion::execution::{FunctionRegistry, SessionState, SessionStateBuilder};
+use datafusion::prelude::{SessionConfig, SessionContext};
+
+use crate::engine::remote::ClusterUrl;
+use crate::engine::time::LocalTime;
+use crate::error::{Error, Result};
+
+/// A session state whose queries run on the cluster at `url`: `state`'s settings and
+/// object stores, Ballista's planner, and snapmetrics' functions.
+///
+/// The scheduler is reached first, so that a cluster that is not there is a one-line
+/// error within seconds rather than a transport error at the first query.
+pub async fn remote_context(url: &ClusterUrl, state: SessionState) -> Result<SessionContext> {
+    let unreachable = |reason: String| Error::Cluster {
+        cluster: url.to_string(),
+        reason: format!(
+            "cannot reach the scheduler ({reason}); start one with `snapmetrics scheduler`"
+        ),
+    };
+    match tokio::time::timeout(
+        Duration::from_secs(5),
+        tokio::net::TcpStream::connect(url.address()),
+    )
+    .await
+    {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => return Err(unreachable(e.to_string())),
+        Err(_) => return Err(unreachable("no answer within 5 s".to_string())),
+    }
+    let ctx = SessionContext::remote_with_state(&url.to_string(), state)
+        .await
+        .map_err(|e| Error::Cluster {
+            cluster: url.to_string(),
+            reason: e.to_string(),
+        })?;
+    // Ballista replaces the state's function lists: ours go in afterwards.
+    for udf in LocalTime::udfs() {
+        ctx.register_udf(udf);
+    }
+    Ok(ctx)
+}
+
+/// Where a scheduler listens.
+#[derive(Debug, Clone)]
+pub struct SchedulerOptions {
+    pub bind: SocketAddr,
+}
+
+/// Runs a scheduler until the process ends.
+pub async fn run_scheduler(options: &SchedulerOptions) -> Result<()> {
+    let fail = |e: ballista_core::error::BallistaError| Error::Cluster {
+        cluster: format!("scheduler on {}", options.bind),
+        reason: e.to_string(),
+    };
+    let config = SchedulerConfig {
+        bind_host: options.bind.ip().to_string(),
+        external_host: reachable_host(options.bind).unwrap_or_else(|| "localhost".to_string()),
+        bind_port: options.bind.port(),
+        override_session_builder: Some(Arc::new(scheduler_state)),
+        ..SchedulerConfig::default()
+    };
+    let cluster = BallistaCluster::new_from_config(&config)
+        .await
+        .map_err(fail)?;
+    start_server(cluster, options.bind, Arc::new(config))
+        .await
+        .map_err(fail)
+}
+
+/// The scheduler decodes and plans every query: it needs our functions by name.
+fn scheduler_state(config: SessionConfig) -> datafusion::common::Result<SessionState> {
+    let mut state = default_session_builder(config)?;
+    for udf in LocalTime::udfs() {
+        state.register_udf(Arc::new(udf))?;
+    }
+    Ok(state)
+}
+
+/// Where an executor listens, which scheduler it serves, and how much it may do at once.
+#[derive(Debug, Clone)]
+pub struct ExecutorOptions {
+    pub scheduler: SocketAddr,
+    /// The Arrow Flight port (results and shuffles) is this one's.
+    pub bind: SocketAddr,
+    /// The port the scheduler pushes tasks to.
+    pub grpc_port: u16,
+    pub concurrent_tasks: usize,
+    /// Shuffle files; must outlive the executor's tasks.
+    pub work_dir: PathBuf,
+    /// Bytes the executor's tasks may hold before they spill (default: Ballista's, 70%
+    /// of the machine's memory).
+    pub memory_limit: Option<u64>,
+}
+
+/// Runs an executor until it is stopped (Ctrl-C, SIGTERM, or the scheduler).
+pub async fn run_executor(options: &ExecutorOptions) -> Result<()> {
+    let fail = |reason: String| Error::Cluster {
+        cluster: format!("executor on {}", options.bind),
+        reason,
+    };
+    std::fs::create_dir_all(&options.work_dir)
+        .map_err(|e| Error::io(options.work_dir.display(), e))?;
+    let work_dir = options
+        .work_dir
+        .to_str()
+        .ok_or_else(|| fail("the work directory is not UTF-8".to_string()))?
+        .to_string();
+    let mut state = SessionStateBuilder::new().with_default_features().build();
+    for udf in LocalTime::udfs() {
+        state
+            .register_udf(Arc::new(udf))
+            .map_err(|e| fail(e.to_string()))?;
+    }
+    let config = ExecutorProcessConfig {
+        bind_host: options.bind.ip().to_string(),
+        // Unset for 0.0.0.0: the scheduler then uses the address it was called from.
+        external_host: reachable_host(options.bind),
+        port: options.bind.port(),
+        grpc_port: options.grpc_port,
+        scheduler_host: options.scheduler.ip().to_string(),
+        scheduler_port: options.scheduler.port(),
+        // Waits for a scheduler that is still starting.
+        scheduler_connect_timeout_seconds: 30,
+        vcores: options.concurrent_tasks,
+        work_dir: Some(work_dir),
+        memory_pool_size: options.memory_limit,
+        override_function_registry: Some(Arc::new(BallistaFunctionRegistry::from(&state))),
+        ..ExecutorProcessConfig::default()
+    };
+    start_executor_process(Arc::new(config))
+        .await
+        .map_err(|e| fail(e.to_string()))
+}
+
+/// The host others reach a process bound to `bind` by, unless it listens on every
+/// address (then only the caller's view of it will do).
+fn reachable_host(bind: SocketAddr) -> Option<String> {
+    (!bind.ip().is_unspecified()).then(|| bind.ip().to_string())
+}
