@@ -16,40 +16,28 @@ fn sample_store() -> String {
     format!("{}/data", env!("CARGO_MANIFEST_DIR"))
 }
 
+/// `sql --cluster CLUSTER "SELECT 1"` on the sample snapshot: its exit code and stderr.
+fn select_one_on(cluster: &str) -> (Option<i32>, String) {
+    let store = sample_store();
+    let output = command(&["sql", "--store", &store, "--cluster", cluster, "SELECT 1"])
+        .output()
+        .expect("runs");
+    (output.status.code(), stderr(&output))
+}
+
 #[cfg(not(feature = "cluster"))]
 #[test]
 fn a_build_without_the_feature_says_how_to_get_it() {
-    let url = format!("df://127.0.0.1:{}", free_port());
-    let output = command(&[
-        "sql",
-        "--store",
-        &sample_store(),
-        "--cluster",
-        &url,
-        "SELECT 1",
-    ])
-    .output()
-    .expect("runs");
-    let message = stderr(&output);
-    assert_eq!(output.status.code(), Some(2), "{message}");
+    let (code, message) = select_one_on(&format!("df://127.0.0.1:{}", free_port()));
+    assert_eq!(code, Some(2), "{message}");
     assert_eq!(message.trim_end().lines().count(), 1, "{message}");
     assert!(message.contains("--features cluster"), "{message}");
 }
 
 #[test]
 fn a_cluster_that_is_not_a_url_is_refused() {
-    let output = command(&[
-        "sql",
-        "--store",
-        &sample_store(),
-        "--cluster",
-        "sched:50050",
-        "SELECT 1",
-    ])
-    .output()
-    .expect("runs");
-    let message = stderr(&output);
-    assert_eq!(output.status.code(), Some(2), "{message}");
+    let (code, message) = select_one_on("sched:50050");
+    assert_eq!(code, Some(2), "{message}");
     assert!(message.contains("expected df://HOST:PORT"), "{message}");
 }
 
@@ -185,20 +173,9 @@ mod on_a_cluster {
 
     #[test]
     fn a_scheduler_that_is_not_there_is_one_line_within_seconds() {
-        let url = format!("df://127.0.0.1:{}", free_port());
         let started = Instant::now();
-        let output = command(&[
-            "sql",
-            "--store",
-            &sample_store(),
-            "--cluster",
-            &url,
-            "SELECT 1",
-        ])
-        .output()
-        .expect("runs");
-        let message = stderr(&output);
-        assert_eq!(output.status.code(), Some(2), "{message}");
+        let (code, message) = select_one_on(&format!("df://127.0.0.1:{}", free_port()));
+        assert_eq!(code, Some(2), "{message}");
         assert_eq!(message.trim_end().lines().count(), 1, "{message}");
         assert!(message.contains("cannot reach the scheduler"), "{message}");
         assert!(
