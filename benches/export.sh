@@ -153,7 +153,7 @@ floor2_once() {
 lines=$(wc -l <"$PGDATA/server.log")
 export_once
 : >"$OUT/export.times"
-tail -n +"$((lines + 1))" "$PGDATA/server.log" | sed -n 's/.*statement: \(COPY (SELECT .*\)$/\1/p' >"$OUT/statements"
+tail -n +"$((lines + 1))" "$PGDATA/server.log" | sed -n -E 's/.*(statement|execute [^:]*): (COPY \(SELECT .*)$/\2/p' >"$OUT/statements"
 [[ -s $OUT/statements ]] || die "no COPY statement found in $PGDATA/server.log"
 log "the floor runs $(wc -l <"$OUT/statements") COPY statements"
 rows=$(grep -o '[0-9]* rows in' "$OUT/export.log" | awk '{s += $1} END {print s}')
