@@ -27,8 +27,9 @@ use crate::engine::remote::ClusterUrl;
 use crate::engine::time::LocalTime;
 use crate::error::{Error, Result};
 
-/// A session state whose queries run on the cluster at `url`: `state`'s settings and
-/// object stores, Ballista's planner, and snapmetrics' functions.
+/// A session context whose queries run on the cluster at `url`, with `state`'s settings
+/// and Ballista's planner. Ballista replaces the state's function lists, so functions
+/// are registered on the context this returns, not on `state`.
 ///
 /// The scheduler is reached first, so that a cluster that is not there is a one-line
 /// error within seconds rather than a transport error at the first query.
@@ -49,17 +50,12 @@ pub async fn remote_context(url: &ClusterUrl, state: SessionState) -> Result<Ses
         Ok(Err(e)) => return Err(unreachable(e.to_string())),
         Err(_) => return Err(unreachable("no answer within 5 s".to_string())),
     }
-    let ctx = SessionContext::remote_with_state(&url.to_string(), state)
+    SessionContext::remote_with_state(&url.to_string(), state)
         .await
         .map_err(|e| Error::Cluster {
             cluster: url.to_string(),
             reason: e.to_string(),
-        })?;
-    // Ballista replaces the state's function lists: ours go in afterwards.
-    for udf in LocalTime::udfs() {
-        ctx.register_udf(udf);
-    }
-    Ok(ctx)
+        })
 }
 
 /// Where a scheduler listens.
@@ -92,10 +88,17 @@ pub async fn run_scheduler(options: &SchedulerOptions) -> Result<()> {
 /// The scheduler decodes and plans every query: it needs our functions by name.
 fn scheduler_state(config: SessionConfig) -> datafusion::common::Result<SessionState> {
     let mut state = default_session_builder(config)?;
+    register_functions(&mut state)?;
+    Ok(state)
+}
+
+/// Adds snapmetrics' functions to a scheduler's or an executor's state, beside the
+/// built-ins it already has.
+fn register_functions(state: &mut SessionState) -> datafusion::common::Result<()> {
     for udf in LocalTime::udfs() {
         state.register_udf(Arc::new(udf))?;
     }
-    Ok(state)
+    Ok(())
 }
 
 /// Where an executor listens, which scheduler it serves, and how much it may do at once.
@@ -128,11 +131,7 @@ pub async fn run_executor(options: &ExecutorOptions) -> Result<()> {
         .ok_or_else(|| fail("the work directory is not UTF-8".to_string()))?
         .to_string();
     let mut state = SessionStateBuilder::new().with_default_features().build();
-    for udf in LocalTime::udfs() {
-        state
-            .register_udf(Arc::new(udf))
-            .map_err(|e| fail(e.to_string()))?;
-    }
+    register_functions(&mut state).map_err(|e| fail(e.to_string()))?;
     let config = ExecutorProcessConfig {
         bind_host: options.bind.ip().to_string(),
         // Unset for 0.0.0.0: the scheduler then uses the address it was called from.

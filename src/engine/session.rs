@@ -146,6 +146,7 @@ impl Session {
     /// Registers every table of `snapshot`, checking each file's schema first.
     pub async fn open(store: &Store, snapshot: Snapshot, options: SessionOptions) -> Result<Self> {
         let ctx = context(store, &options).await?;
+        // After the context is made: a cluster's context replaces the functions it had.
         for udf in LocalTime::udfs() {
             ctx.register_udf(udf);
         }
