@@ -313,6 +313,30 @@ fn export(url: &str, store: &Path, id: &str, extra: &[&str]) -> std::process::Ou
     command(&args).output().expect("export")
 }
 
+/// Exports `url` as snapshot `id` of `store` and requires the refusal a caller can fix:
+/// exit 2, one line saying `expected`, no password, and no snapshot left behind.
+fn assert_refused(url: &str, store: &Path, id: &str, expected: &str) {
+    let output = export(url, store, id, &[]);
+    let message = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{url}: {message}");
+    assert_eq!(message.trim_end().lines().count(), 1, "{message}");
+    assert!(
+        message.contains(expected),
+        "{url}: expected '{expected}' in: {message}"
+    );
+    for secret in [PASSWORD, "wrong-password-91c2"] {
+        assert!(
+            !message.contains(secret),
+            "the password was printed: {message}"
+        );
+    }
+    assert!(
+        !store.join(id).exists(),
+        "{url} left {}",
+        store.join(id).display()
+    );
+}
+
 /// Every file below `dir` with its bytes, relative names sorted.
 fn all_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
     fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
@@ -644,26 +668,7 @@ fn bad_sources_are_one_line_errors_and_leave_no_snapshot() {
         ),
     ];
     for (n, (url, expected)) in cases.iter().enumerate() {
-        let id = format!("case-{n}");
-        let output = export(url, out.path(), &id, &[]);
-        let message = stderr(&output);
-        assert_eq!(output.status.code(), Some(2), "{url}: {message}");
-        assert_eq!(message.trim_end().lines().count(), 1, "{message}");
-        assert!(
-            message.contains(expected),
-            "{url}: expected '{expected}' in: {message}"
-        );
-        for secret in [PASSWORD, "wrong-password-91c2"] {
-            assert!(
-                !message.contains(secret),
-                "the password was printed: {message}"
-            );
-        }
-        assert!(
-            !out.path().join(&id).exists(),
-            "{url} left {}",
-            out.path().join(&id).display()
-        );
+        assert_refused(url, out.path(), &format!("case-{n}"), expected);
     }
     let output = export(&server.admin_url("good"), out.path(), "ok", &[]);
     assert!(output.status.success(), "{}", stderr(&output));
@@ -731,16 +736,12 @@ fn the_export_speaks_tls_when_the_server_offers_it_and_insists_when_told() {
         assert!(output.status.success(), "{url}: {}", stderr(&output));
         assert!(out.path().join(id).join("_SUCCESS").exists(), "{url}");
     }
-    let output = export(&format!("{url}?sslmode=disable"), out.path(), "plain", &[]);
-    let message = stderr(&output);
-    assert_eq!(output.status.code(), Some(2), "{message}");
-    assert_eq!(message.trim_end().lines().count(), 1, "{message}");
-    assert!(message.contains("no encryption"), "{message}");
-    assert!(
-        !message.contains(PASSWORD),
-        "the password was printed: {message}"
+    assert_refused(
+        &format!("{url}?sslmode=disable"),
+        out.path(),
+        "plain",
+        "no encryption",
     );
-    assert!(!out.path().join("plain").exists());
 }
 
 #[test]
