@@ -36,6 +36,7 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
+source benches/common.sh
 SCALES=${SCALES:-"100000 1000000"}
 LAYOUTS=${LAYOUTS:-generator}
 ENGINES=${ENGINES:-"snapmetrics peer duckdb"}
@@ -46,12 +47,8 @@ PEER_ARGS=${PEER_ARGS:-}
 SNAPSHOT=2026-06-30
 SEED=42
 DUCKDB_VERSION=2.0.0
-VENV=target/duckdb-venv
-PY=$VENV/bin/python
 SM=./target/release/snapmetrics
 
-log() { printf '%s\n' "$*" >&2; }
-die() { log "compare.sh: $*"; exit 2; }
 
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "RUNS must be a positive integer, got '$RUNS'"
 for n in $SCALES; do
@@ -74,10 +71,7 @@ if [[ ! -x /usr/bin/time ]]; then
     $SUDO apt-get install -y -qq time >/dev/null
 fi
 
-if [[ ! -x $PY ]]; then
-    log "creating $VENV"
-    python3 -m venv "$VENV"
-fi
+ensure_venv
 if [[ $("$PY" -c 'import duckdb, pyarrow; print(duckdb.__version__)' 2>/dev/null) != "$DUCKDB_VERSION" ]]; then
     log "pip install duckdb==$DUCKDB_VERSION pyarrow into $VENV"
     "$PY" -m pip install --quiet --disable-pip-version-check "duckdb==$DUCKDB_VERSION" pyarrow
@@ -147,7 +141,6 @@ run() {
     printf '  run %d  %-11s %8.2f s  %8.0f MB\n' "$i" "$engine" "$secs" "$(awk -v k="$kb" 'BEGIN{print k/1024}')"
 }
 
-median() { sort -g | awk '{v[NR]=$1} END {if (NR%2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'; }
 
 # figures ENGINE KEY: "median_seconds peak_MB", or "FAILED FAILED".
 figures() {

@@ -24,19 +24,16 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
+source benches/common.sh
 USERS=${USERS:-100000}
 RUNS=${RUNS:-3}
 PORT=${PORT:-55432}
 SNAPSHOT=2026-06-30
-VENV=target/duckdb-venv
-PY=$VENV/bin/python
 SM=./target/release/snapmetrics
 DATA=$PWD/target/bench-data/users-$USERS
 PGDATA=$PWD/target/bench-pg-$USERS
 OUT=$PWD/target/bench-out/export
 
-log() { printf '%s\n' "$*" >&2; }
-die() { log "export.sh: $*"; exit 2; }
 
 [[ $USERS =~ ^[1-9][0-9]*$ ]] || die "USERS must be a user count, got '$USERS'"
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "RUNS must be a positive integer, got '$RUNS'"
@@ -46,10 +43,7 @@ BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 
 as_pg() { if [[ $(id -u) -eq 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 
-if [[ ! -x $PY ]]; then
-    log "creating $VENV"
-    python3 -m venv "$VENV"
-fi
+ensure_venv
 "$PY" -c 'import pyarrow' 2>/dev/null || "$PY" -m pip install -q pyarrow
 
 cargo build --release --locked -q
@@ -163,7 +157,6 @@ for run in $(seq 1 "$RUNS"); do
     log "run $run: export $(tail -1 "$OUT/export.times"), floor $(tail -1 "$OUT/floor.times"), floor2 $(tail -1 "$OUT/floor2.times") (s, KiB)"
 done
 
-median() { sort -n | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 e=$(cut -d' ' -f1 "$OUT/export.times" | median)
 f=$(cut -d' ' -f1 "$OUT/floor.times" | median)
 f2=$(cut -d' ' -f1 "$OUT/floor2.times" | median)

@@ -23,27 +23,21 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
+source benches/common.sh
 USERS=${USERS:-100000}
 RUNS=${RUNS:-3}
 LAYOUTS=${LAYOUTS:-"by-user by-time by-time-snappy by-time-plain by-time-64k by-time-1m by-time-month by-user-month"}
 SNAPSHOT=2026-06-30
-VENV=target/duckdb-venv
-PY=$VENV/bin/python
 SM=./target/release/snapmetrics
 BASE=target/bench-data/users-$USERS
 ROOT=target/bench-data/layouts-$USERS
 OUT=target/bench-out/layouts
 
-log() { printf '%s\n' "$*" >&2; }
-die() { log "layouts.sh: $*"; exit 2; }
 [[ $USERS =~ ^[1-9][0-9]*$ ]] || die "USERS must be a user count, got '$USERS'"
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "RUNS must be a positive integer, got '$RUNS'"
 [[ -x /usr/bin/time ]] || die "no /usr/bin/time (apt-get install time)"
 
-if [[ ! -x $PY ]]; then
-    log "creating $VENV"
-    python3 -m venv "$VENV"
-fi
+ensure_venv
 "$PY" -c 'import pyarrow' 2>/dev/null || "$PY" -m pip install -q pyarrow
 cargo build --release --locked -q
 [[ -e $BASE/$SNAPSHOT/_SUCCESS ]] || "$SM" generate --out "$BASE/$SNAPSHOT" --users "$USERS" --seed 42
@@ -97,7 +91,6 @@ for run in $(seq 1 "$RUNS"); do
     done
 done
 
-median() { sort -n | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 status=0
 printf '%-16s %9s %9s %10s\n' layout "time (s)" "RSS (MB)" "events MB"
 for layout in "$@"; do
