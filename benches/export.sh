@@ -3,6 +3,7 @@
 #
 #   benches/export.sh                  # 100k users, 3 runs
 #   USERS=1000000 RUNS=3 benches/export.sh
+#   JOBS=1 benches/export.sh           # one reader connection (default 2, as the CLI's)
 #
 # It generates (once, cached) target/bench-data/users-N/2026-06-30 with `snapmetrics
 # generate --seed 42`, starts a PostgreSQL server of its own (initdb + pg_ctl from Debian's
@@ -12,10 +13,11 @@
 # gets a `password_hash` column, as the application's table has), then alternates $RUNS
 # times:
 #   export  ./target/release/snapmetrics export --source postgres://snap@127.0.0.1:PORT/app
+#           --jobs $JOBS
 #   floor   psql running the very COPY statements the export ran (read from the server's
 #           log: log_statement=all), output to /dev/null, one after another
-#   floor2  the same statements two at a time (what parallel readers sharing
-#           pg_export_snapshot() could reach at best)
+#   floor2  the same statements two at a time, largest first (the floor of two readers
+#           sharing pg_export_snapshot(), as --jobs 2 reads)
 # Each is measured with /usr/bin/time (wall seconds, peak RSS). It prints the medians,
 # rows/s and the export/floor ratio, and stops the server at the end.
 #
@@ -28,6 +30,7 @@ source benches/common.sh
 USERS=${USERS:-100000}
 RUNS=${RUNS:-3}
 PORT=${PORT:-55432}
+JOBS=${JOBS:-2}
 SNAPSHOT=2026-06-30
 SM=./target/release/snapmetrics
 DATA=$PWD/target/bench-data/users-$USERS
@@ -37,6 +40,7 @@ OUT=$PWD/target/bench-out/export
 
 [[ $USERS =~ ^[1-9][0-9]*$ ]] || die "USERS must be a user count, got '$USERS'"
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "RUNS must be a positive integer, got '$RUNS'"
+[[ $JOBS =~ ^[1-9][0-9]*$ ]] || die "JOBS must be a positive integer, got '$JOBS'"
 BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
 [[ -x $BIN/initdb ]] || die "no PostgreSQL server binaries (apt-get install postgresql)"
 [[ -x /usr/bin/time ]] || die "no /usr/bin/time (apt-get install time)"
@@ -126,7 +130,7 @@ rm -rf "$OUT" && mkdir -p "$OUT"
 export_once() {
     rm -rf "$OUT/store"
     /usr/bin/time -f '%e %M' -o "$OUT/time" \
-        "$SM" export --source "postgres://snap@127.0.0.1:$PORT/app" --out "$OUT/store" --id run >"$OUT/export.log" 2>&1 \
+        "$SM" export --source "postgres://snap@127.0.0.1:$PORT/app" --out "$OUT/store" --id run --jobs "$JOBS" >"$OUT/export.log" 2>&1 \
         || { cat "$OUT/export.log" >&2; die "the export failed"; }
     cat "$OUT/time" >>"$OUT/export.times"
 }
@@ -161,7 +165,7 @@ e=$(cut -d' ' -f1 "$OUT/export.times" | median)
 f=$(cut -d' ' -f1 "$OUT/floor.times" | median)
 f2=$(cut -d' ' -f1 "$OUT/floor2.times" | median)
 m=$(cut -d' ' -f2 "$OUT/export.times" | median)
-awk -v n="$USERS" -v r="$rows" -v e="$e" -v f="$f" -v f2="$f2" -v m="$m" 'BEGIN {
-    printf "%d users, %d rows: export %.1f s (%.2f M rows/s, peak RSS %.0f MB), floor %.1f s (%.2f M rows/s): ratio %.2f; floor two at a time %.1f s\n",
-        n, r, e, r / e / 1e6, m / 1024, f, r / f / 1e6, e / f, f2
+awk -v n="$USERS" -v j="$JOBS" -v r="$rows" -v e="$e" -v f="$f" -v f2="$f2" -v m="$m" 'BEGIN {
+    printf "%d users, %d rows: export (--jobs %d) %.1f s (%.2f M rows/s, peak RSS %.0f MB); floor one at a time %.1f s (%.2f M rows/s): ratio %.2f; floor two at a time %.1f s: ratio %.2f\n",
+        n, r, j, e, r / e / 1e6, m / 1024, f, r / f / 1e6, e / f, f2, e / f2
 }'

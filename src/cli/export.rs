@@ -26,6 +26,10 @@ pub struct ExportArgs {
     /// Export users.email and l0_pii_users too (the manifest records it).
     #[arg(long)]
     include_pii: bool,
+    /// Connections reading tables at once (each one more backend on the server); all
+    /// read the same snapshot of the database.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
+    jobs: u16,
     /// Report progress when stderr is not a terminal too: a plain line per table at most
     /// once a second, for a log.
     #[arg(long)]
@@ -43,6 +47,7 @@ pub async fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
     let options = ExportOptions {
         id: args.id.clone(),
         include_pii: args.include_pii,
+        jobs: usize::from(args.jobs),
         ..ExportOptions::default()
     };
     let terminal = std::io::stderr().is_terminal();
@@ -105,29 +110,28 @@ pub async fn export(args: ExportArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Progress where stderr is a log rather than a terminal: a line per table when it is done,
-/// and one at most once a second while it is read; no cursor movements to garble a file.
+/// and one per table at most once a second while it is read; no cursor movements to
+/// garble a file.
 struct LogLines {
-    table_started: Instant,
-    last_line: Option<Instant>,
+    /// When each table being read was started, and when it was last reported.
+    tables: HashMap<&'static str, (Instant, Option<Instant>)>,
 }
 
 impl LogLines {
     fn new() -> LogLines {
         LogLines {
-            table_started: Instant::now(),
-            last_line: None,
+            tables: HashMap::new(),
         }
     }
 
     fn tell(&mut self, p: &Progress) {
         let now = Instant::now();
-        let due = self
-            .last_line
-            .is_none_or(|last| now - last >= Duration::from_secs(1));
-        if !(p.done || due) {
+        let (started, last_line) = self.tables.entry(p.table).or_insert((now, None));
+        let due = last_line.is_none_or(|last| now - last >= Duration::from_secs(1));
+        if !(p.done || p.rows > 0 && due) {
             return;
         }
-        let seconds = (now - self.table_started).as_secs_f64().max(1e-9);
+        let seconds = (now - *started).as_secs_f64().max(1e-9);
         eprintln!(
             "  {}: {} rows {}, {:.0} rows/s",
             p.table,
@@ -135,10 +139,9 @@ impl LogLines {
             if p.done { "read" } else { "so far" },
             p.rows as f64 / seconds
         );
-        self.last_line = Some(now);
+        *last_line = Some(now);
         if p.done {
-            self.table_started = now;
-            self.last_line = None;
+            self.tables.remove(p.table);
         }
     }
 }

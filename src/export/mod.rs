@@ -1,17 +1,20 @@
 //! `export`: one snapshot (SPEC §1 layout, §2 canonical types) written from the
-//! application's PostgreSQL database, read in one `REPEATABLE READ READ ONLY`
-//! transaction with binary `COPY (SELECT <listed columns>) TO STDOUT`.
+//! application's PostgreSQL database with binary `COPY (SELECT <listed columns>) TO
+//! STDOUT`. One `REPEATABLE READ READ ONLY` transaction fixes the snapshot and exports it
+//! (`pg_export_snapshot()`); `jobs` reader connections import it, as `pg_dump --jobs`
+//! does, and take the tables largest first, so every table is read as of one instant.
 //!
 //! The files go through the store's `object_store` (local folder or S3 alike) as they
-//! are encoded, so memory holds one batch and one row group per table, whatever its size.
-//! `_SUCCESS` is written last; a failed export removes what it wrote.
+//! are encoded, so memory holds one batch and one row group per reader, whatever the
+//! table's size. `_SUCCESS` is written last; a failed export removes what it wrote.
 
 pub mod connect;
 mod decode;
 mod plan;
 mod tls;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use datafusion::parquet::arrow::AsyncArrowWriter;
@@ -20,6 +23,8 @@ use datafusion::parquet::file::properties::WriterProperties;
 use futures::StreamExt;
 use object_store::buffered::BufWriter;
 use object_store::{ObjectStoreExt, PutPayload};
+use tokio::sync::mpsc;
+use tokio::task::JoinSet;
 use tokio_postgres::binary_copy::BinaryCopyOutStream;
 use tokio_postgres::{IsolationLevel, Transaction};
 
@@ -46,6 +51,8 @@ pub struct ExportOptions {
     pub rows_per_file: usize,
     /// Rows per row group (statistics and pruning are per row group).
     pub row_group_rows: usize,
+    /// Connections reading tables at once, each one more backend on the server.
+    pub jobs: usize,
 }
 
 impl Default for ExportOptions {
@@ -55,11 +62,13 @@ impl Default for ExportOptions {
             include_pii: false,
             rows_per_file: 8 * 1024 * 1024,
             row_group_rows: 1024 * 1024,
+            jobs: 2,
         }
     }
 }
 
-/// Where an export is: told after every batch, and when a table is done.
+/// Where an export is: told when a table is started (no rows yet), after every batch,
+/// and when it is done; tables being read at once interleave.
 #[derive(Debug, Clone)]
 pub struct Progress {
     pub table: &'static str,
@@ -102,9 +111,10 @@ pub async fn export(
         .start()
         .await
         .map_err(failed)?;
-    // The first statement fixes the transaction's snapshot; now() is its start.
+    // The first statement fixes the transaction's snapshot; now() is its start. The
+    // snapshot stays importable while this transaction is open.
     let row = transaction
-        .query_one("SELECT now()", &[])
+        .query_one("SELECT now(), pg_catalog.pg_export_snapshot()", &[])
         .await
         .map_err(failed)?;
     let started = row.try_get::<_, Raw>(0).map_err(failed).and_then(|raw| {
@@ -113,6 +123,7 @@ pub async fn export(
             reason,
         })
     })?;
+    let snapshot: String = row.try_get(1).map_err(failed)?;
     let exported_at = chrono::DateTime::from_timestamp_micros(started).unwrap_or_default();
     let id = match &options.id {
         Some(id) => id.clone(),
@@ -122,12 +133,7 @@ pub async fn export(
     let plans = plan_tables(database, &transaction, options.include_pii).await?;
 
     let written = async {
-        let mut tables = Vec::new();
-        for plan in &plans {
-            tables.push(
-                export_table(database, &transaction, plan, store, &id, options, progress).await?,
-            );
-        }
+        let tables = read_tables(database, &snapshot, plans, store, &id, options, progress).await?;
         let summary = ExportSummary {
             id: id.clone(),
             exported_at: exported_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
@@ -148,6 +154,133 @@ pub async fn export(
         }
         Err(e) => Err(remove_written(store, &id, e).await),
     }
+}
+
+/// Reads every planned table on `options.jobs` connections that import `snapshot`, each
+/// taking the largest table left; the summaries come back in plan order. The first
+/// failure stops the other readers before it is returned, so nothing is written after.
+async fn read_tables(
+    database: &Database,
+    snapshot: &str,
+    plans: Vec<Planned>,
+    store: &Store,
+    id: &str,
+    options: &ExportOptions,
+    progress: &(dyn Fn(&Progress) + Sync),
+) -> Result<Vec<TableSummary>> {
+    // Only a server-made id is ever spliced into SET TRANSACTION SNAPSHOT, which takes
+    // no parameters.
+    if snapshot.is_empty() || !snapshot.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+        return Err(Error::Database {
+            database: database.name().to_string(),
+            reason: format!("pg_export_snapshot() gave '{snapshot}', not a snapshot id"),
+        });
+    }
+    let count = plans.len();
+    let mut queue: Vec<(usize, TablePlan, i64)> = plans
+        .into_iter()
+        .enumerate()
+        .map(|(i, planned)| (i, planned.plan, planned.bytes))
+        .collect();
+    queue.sort_by_key(|&(i, _, bytes)| (std::cmp::Reverse(bytes), i));
+    let queue: Arc<Mutex<VecDeque<(usize, TablePlan)>>> = Arc::new(Mutex::new(
+        queue.into_iter().map(|(i, plan, _)| (i, plan)).collect(),
+    ));
+    let (told, mut tell) = mpsc::unbounded_channel();
+    let mut readers = JoinSet::new();
+    for _ in 0..options.jobs.clamp(1, count.max(1)) {
+        readers.spawn(reader(
+            database.clone(),
+            snapshot.to_string(),
+            queue.clone(),
+            store.clone(),
+            id.to_string(),
+            options.clone(),
+            told.clone(),
+        ));
+    }
+    drop(told);
+    let mut tables: Vec<Option<TableSummary>> = vec![None; count];
+    let mut failure = None;
+    loop {
+        tokio::select! {
+            Some(p) = tell.recv() => progress(&p),
+            joined = readers.join_next() => match joined {
+                None => break,
+                Some(Ok(Ok(read))) => {
+                    for (i, summary) in read {
+                        tables[i] = Some(summary);
+                    }
+                }
+                Some(Ok(Err(e))) => {
+                    failure = Some(e);
+                    break;
+                }
+                Some(Err(e)) => {
+                    failure = Some(Error::Internal {
+                        context: format!("database '{}'", database.name()),
+                        reason: format!("a reader stopped: {e}"),
+                    });
+                    break;
+                }
+            },
+        }
+    }
+    if let Some(e) = failure {
+        readers.shutdown().await;
+        return Err(e);
+    }
+    while let Ok(p) = tell.try_recv() {
+        progress(&p);
+    }
+    tables
+        .into_iter()
+        .map(|t| {
+            t.ok_or_else(|| Error::Internal {
+                context: format!("database '{}'", database.name()),
+                reason: "a planned table was not read".to_string(),
+            })
+        })
+        .collect()
+}
+
+/// One reader connection: imports the exporting transaction's snapshot, then exports
+/// tables from the shared queue until it is empty.
+async fn reader(
+    database: Database,
+    snapshot: String,
+    queue: Arc<Mutex<VecDeque<(usize, TablePlan)>>>,
+    store: Store,
+    id: String,
+    options: ExportOptions,
+    told: mpsc::UnboundedSender<Progress>,
+) -> Result<Vec<(usize, TableSummary)>> {
+    let mut client = database.connect().await?;
+    let failed = |e: tokio_postgres::Error| database_error(&database, None, &e);
+    let transaction = client
+        .build_transaction()
+        .isolation_level(IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+        .map_err(failed)?;
+    transaction
+        .batch_execute(&format!("SET TRANSACTION SNAPSHOT '{snapshot}'"))
+        .await
+        .map_err(failed)?;
+    let tell = |p: &Progress| {
+        let _ = told.send(p.clone());
+    };
+    let mut read = Vec::new();
+    loop {
+        let next = queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
+        let Some((i, plan)) = next else { break };
+        let summary =
+            export_table(&database, &transaction, &plan, &store, &id, &options, &tell).await?;
+        read.push((i, summary));
+    }
+    let _ = transaction.commit().await;
+    Ok(read)
 }
 
 /// Refuses an id the store already has anything under.
@@ -173,17 +306,25 @@ async fn check_new(store: &Store, id: &str) -> Result<()> {
     }
 }
 
+/// A table to export, with its size on disk, which decides the order readers take it in.
+struct Planned {
+    plan: TablePlan,
+    bytes: i64,
+}
+
 /// The tables of SPEC §2 the database has, planned; a missing required one is an error.
 async fn plan_tables(
     database: &Database,
     transaction: &Transaction<'_>,
     include_pii: bool,
-) -> Result<Vec<TablePlan>> {
+) -> Result<Vec<Planned>> {
     // pg_catalog, not information_schema: the latter hides tables the user may not read,
     // which would turn "permission denied" into a misleading "missing table".
     let rows = transaction
         .query(
-            "SELECT c.relname::text, a.attname::text, t.typname::text
+            "SELECT c.relname::text, a.attname::text, t.typname::text,
+                    CASE WHEN c.relkind IN ('r', 'm')
+                         THEN pg_catalog.pg_relation_size(c.oid) ELSE 0 END::int8
              FROM pg_catalog.pg_attribute a
              JOIN pg_catalog.pg_class c ON c.oid = a.attrelid
              JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -197,12 +338,18 @@ async fn plan_tables(
         .await
         .map_err(|e| database_error(database, None, &e))?;
     let mut found: BTreeMap<String, Vec<SourceColumn>> = BTreeMap::new();
+    let mut sizes: BTreeMap<String, i64> = BTreeMap::new();
     for row in rows {
         let text = |i| {
             row.try_get::<_, String>(i)
                 .map_err(|e| database_error(database, None, &e))
         };
-        found.entry(text(0)?).or_default().push(SourceColumn {
+        let table = text(0)?;
+        let bytes = row
+            .try_get::<_, i64>(3)
+            .map_err(|e| database_error(database, None, &e))?;
+        sizes.insert(table.clone(), bytes);
+        found.entry(table).or_default().push(SourceColumn {
             name: text(1)?,
             udt: text(2)?,
         });
@@ -232,11 +379,15 @@ async fn plan_tables(
         .filter(|spec| has(spec))
         .filter(|spec| include_pii || !schema::is_pii_table(spec.name))
         .map(|spec| {
-            TablePlan::new(spec, &found[spec.name], include_pii).map_err(|problem| {
+            let plan = TablePlan::new(spec, &found[spec.name], include_pii).map_err(|problem| {
                 Error::Database {
                     database: database.name().to_string(),
                     reason: format!("table '{}' {problem}", spec.name),
                 }
+            })?;
+            Ok(Planned {
+                plan,
+                bytes: sizes.get(spec.name).copied().unwrap_or(0),
             })
         })
         .collect()
@@ -261,6 +412,11 @@ async fn export_table(
     let started = Instant::now();
     let table = plan.table;
     let failed = |e: tokio_postgres::Error| database_error(database, Some(table), &e);
+    progress(&Progress {
+        table,
+        rows: 0,
+        done: false,
+    });
     let copy = transaction
         .copy_out(&plan.copy_statement())
         .await

@@ -670,6 +670,18 @@ fn bad_sources_are_one_line_errors_and_leave_no_snapshot() {
     for (n, (url, expected)) in cases.iter().enumerate() {
         assert_refused(url, out.path(), &format!("case-{n}"), expected);
     }
+    let output = export(
+        &server.admin_url("good"),
+        out.path(),
+        "jobs",
+        &["--jobs", "0"],
+    );
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(stderr(&output).contains("--jobs"), "{}", stderr(&output));
+    assert!(
+        !out.path().join("jobs").exists(),
+        "--jobs 0 left a snapshot"
+    );
     let output = export(&server.admin_url("good"), out.path(), "ok", &[]);
     assert!(output.status.success(), "{}", stderr(&output));
     let snapshot = out.path().join("ok");
@@ -771,53 +783,63 @@ fn the_export_reads_one_snapshot_and_survives_no_lost_connection() {
     let out = tempfile::tempdir().expect("out");
     let store = Store::open(text(out.path())).expect("store");
     let database = Database::parse(&server.admin_url("app")).expect("database");
-    let options = |id: &str| ExportOptions {
+    let options = |id: &str, jobs: usize| ExportOptions {
         id: Some(id.to_string()),
+        jobs,
         ..ExportOptions::default()
     };
-    let options = move |id: &str| options(id);
 
-    // Writes committed by another connection after the export began are not in it.
+    // Writes committed by another connection once the export has begun are not in it:
+    // with one reader, and with a reader per table, where the later readers import the
+    // snapshot after the write.
     let other = Arc::new(runtime.block_on(server.client("app")));
-    let writer = other.clone();
-    let during = move |p: &Progress| {
-        if p.done && p.table == "users" {
+    let run = |id: &'static str, jobs: usize, hook: Box<dyn Fn(&Progress) + Send + Sync>| {
+        let (database, store) = (database.clone(), store.clone());
+        // On a worker thread, where the hook may block in place.
+        let task = runtime.spawn(async move {
+            snapmetrics::export::export(&database, &store, &options(id, jobs), &*hook).await
+        });
+        runtime.block_on(task).expect("export task")
+    };
+    for (before, (id, jobs)) in [("one-reader", 1), ("four-readers", 6)]
+        .into_iter()
+        .enumerate()
+    {
+        let writer = other.clone();
+        let wrote = std::sync::atomic::AtomicBool::new(false);
+        let during = move |_: &Progress| {
+            if wrote.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                return;
+            }
             let writer = writer.clone();
             tokio::task::block_in_place(|| {
                 tokio::runtime::Handle::current().block_on(async move {
                     writer
                         .batch_execute(
-                            "INSERT INTO onboarding_responses VALUES (31, 1, now(), 5, 1, NULL, NULL, now());
+                            "INSERT INTO users VALUES (2, 'b@example.com', 'x', 'B', 0, now(), true);
+                             INSERT INTO onboarding_responses VALUES (31, 1, now(), 5, 1, NULL, NULL, now());
+                             INSERT INTO transactions VALUES (21, 1, '2026-01-08', 'tea', NULL, 2, 'out', 'bank', NULL, NULL, now());
                              INSERT INTO user_events VALUES (12, 1, 'login', now(), NULL);",
                         )
                         .await
                         .expect("concurrent insert");
                 })
             });
-        }
-    };
-    let run = |id: &'static str, hook: Box<dyn Fn(&Progress) + Send + Sync>| {
-        let (database, store) = (database.clone(), store.clone());
-        // On a worker thread, where the hook may block in place.
-        let task = runtime.spawn(async move {
-            snapmetrics::export::export(&database, &store, &options(id), &*hook).await
-        });
-        runtime.block_on(task).expect("export task")
-    };
-    let summary = run("consistent", Box::new(during)).expect("export");
-    let rows = |table: &str| {
-        summary
-            .tables
-            .iter()
-            .find(|t| t.table == table)
-            .map(|t| t.rows)
-    };
-    assert_eq!(
-        rows("onboarding_responses"),
-        Some(1),
-        "a later write was exported"
-    );
-    assert_eq!(rows("user_events"), Some(1), "a later write was exported");
+        };
+        let summary = run(id, jobs, Box::new(during)).expect("export");
+        let tables: Vec<(&str, u64)> = summary.tables.iter().map(|t| (t.table, t.rows)).collect();
+        let had = 1 + before as u64;
+        assert_eq!(
+            tables,
+            [
+                ("users", had),
+                ("user_events", had),
+                ("transactions", had),
+                ("onboarding_responses", had)
+            ],
+            "{jobs} readers: a later write was exported, or the tables are out of order"
+        );
+    }
 
     // The server ends the connection mid-export: an error (exit 1 kind), nothing left.
     let killer = other.clone();
@@ -838,7 +860,7 @@ fn the_export_reads_one_snapshot_and_survives_no_lost_connection() {
             });
         }
     };
-    let err = run("killed", Box::new(kill)).expect_err("the connection was ended");
+    let err = run("killed", 2, Box::new(kill)).expect_err("the connection was ended");
     assert_eq!(err.kind(), snapmetrics::ErrorKind::Io, "{err}");
     assert!(err.to_string().contains("connection was lost"), "{err}");
     assert!(
