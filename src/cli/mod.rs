@@ -140,6 +140,19 @@ pub struct SnapshotArgs {
     pub memory_limit: Option<usize>,
 }
 
+/// Where the queries run: here, or on a Ballista cluster.
+#[derive(Debug, Args)]
+pub struct ClusterArgs {
+    /// Run the queries on a Ballista cluster: df://HOST:PORT of its scheduler (a build
+    /// with `--features cluster`; every node must reach the store by the same path).
+    #[arg(long, value_parser = parse_cluster)]
+    pub cluster: Option<ClusterUrl>,
+}
+
+fn parse_cluster(text: &str) -> Result<ClusterUrl, String> {
+    ClusterUrl::parse(text).map_err(|e| e.to_string())
+}
+
 /// The metric filters.
 #[derive(Debug, Clone, Args)]
 pub struct FilterArgs {

@@ -4,8 +4,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::shell::{DEFAULT_MAX_ROWS, ShellArgs};
-use super::{FilterArgs, SnapshotArgs};
-use crate::engine::remote::ClusterUrl;
+use super::{ClusterArgs, FilterArgs, SnapshotArgs};
 use crate::error::Error;
 use crate::metrics;
 use crate::output::publish::AtomicFile;
@@ -27,14 +26,8 @@ pub struct SqlArgs {
     /// Write to this file instead of stdout.
     #[arg(long, short = 'o')]
     output: Option<PathBuf>,
-    /// Run the query on a Ballista cluster: df://HOST:PORT of its scheduler (a build
-    /// with `--features cluster`; every node must reach the store by the same path).
-    #[arg(long, value_parser = parse_cluster)]
-    cluster: Option<ClusterUrl>,
-}
-
-fn parse_cluster(text: &str) -> Result<ClusterUrl, String> {
-    ClusterUrl::parse(text).map_err(|e| e.to_string())
+    #[command(flatten)]
+    cluster: ClusterArgs,
 }
 
 #[derive(Debug, Args)]
@@ -54,6 +47,8 @@ pub struct MetricArgs {
     /// Write to this file instead of stdout.
     #[arg(long, short = 'o')]
     output: Option<PathBuf>,
+    #[command(flatten)]
+    cluster: ClusterArgs,
 }
 
 pub async fn sql(args: SqlArgs) -> anyhow::Result<ExitCode> {
@@ -63,7 +58,7 @@ pub async fn sql(args: SqlArgs) -> anyhow::Result<ExitCode> {
             std::fs::read_to_string(file).map_err(|e| Error::io(file.display(), e))?
         }
         (None, None) => {
-            if let Some(cluster) = &args.cluster {
+            if let Some(cluster) = &args.cluster.cluster {
                 let reason = format!("the shell runs here; give a statement to run on {cluster}");
                 return Err(Error::invalid("--cluster", reason).into());
             }
@@ -78,7 +73,7 @@ pub async fn sql(args: SqlArgs) -> anyhow::Result<ExitCode> {
         }
     };
     check_destination(args.format, args.output.as_ref())?;
-    let session = args.snapshot.open_on(args.cluster).await?;
+    let session = args.snapshot.open_on(args.cluster.cluster).await?;
     let df = session.sql(&query).await?;
     let schema = df.schema().inner().clone();
     let batches = session.stream(df, "query").await?;
@@ -111,7 +106,7 @@ pub async fn metric(args: MetricArgs) -> anyhow::Result<ExitCode> {
     }
     check_destination(args.format, args.output.as_ref())?;
     let filters = args.filters.filters()?;
-    let session = args.snapshot.open().await?;
+    let session = args.snapshot.open_on(args.cluster.cluster).await?;
     let (schema, batches) = metrics::run(&session, &args.name, &filters).await?;
     match &args.output {
         Some(path) => {

@@ -2,7 +2,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use super::{FilterArgs, SnapshotArgs};
+use super::{ClusterArgs, FilterArgs, SnapshotArgs};
 use crate::output::publish::Destination;
 use crate::output::report::{self, ReportFormat};
 
@@ -18,6 +18,8 @@ pub struct ReportArgs {
     /// Formats to write; csv is always written, html by default (`--format csv`: CSV only).
     #[arg(long, value_enum, value_delimiter = ',', default_value = "csv,html")]
     format: Vec<FormatArg>,
+    #[command(flatten)]
+    cluster: ClusterArgs,
 }
 
 /// A value of `--format`: `csv` names the files every report has, so it adds nothing
@@ -45,7 +47,7 @@ pub async fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
     let destination = Destination::parse(&args.out, &args.snapshot.store.s3.options())?;
     destination.check(&args.snapshot.store.open()?).await?;
     let filters = args.filters.filters()?;
-    let session = args.snapshot.open().await?;
+    let session = args.snapshot.open_on(args.cluster.cluster).await?;
     let extras: Vec<ReportFormat> = args.format.iter().filter_map(|f| f.extra()).collect();
     let written = report::write(&session, &filters, destination.clone(), &extras).await?;
     eprintln!(

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ballista::prelude::SessionContextExt;
+use ballista_core::extension::SessionConfigExt;
 use ballista_core::registry::BallistaFunctionRegistry;
 use ballista_core::utils::default_session_builder;
 use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
@@ -50,6 +51,30 @@ pub async fn remote_context(url: &ClusterUrl, state: SessionState) -> Result<Ses
         Ok(Err(e)) => return Err(unreachable(e.to_string())),
         Err(_) => return Err(unreachable("no answer within 5 s".to_string())),
     }
+    // Ballista 55's adaptive planner never finished the report's plans (the scheduler
+    // spun in AdaptiveExecutionGraph::get_running_stage_id for minutes); the static
+    // distributed planner runs them.
+    let mut config = state
+        .config()
+        .clone()
+        .with_ballista_adaptive_query_planner(false);
+    // A ScalarSubqueryExec's subquery cannot be decoded apart from it, and Ballista's
+    // stages split them ("ScalarSubqueryExpr can only be deserialized as part of a
+    // surrounding ScalarSubqueryExec"). DataFusion keeps this setting for distributed
+    // engines: scalar subqueries become joins, which is exact for the single-row
+    // subqueries our queries have; the report comparison on a cluster guards it.
+    // Ballista's stage planner swaps hash-join inputs after DataFusion has built dynamic
+    // filters into them, which the scheduler refuses ("Cannot swap HashJoinExec inputs
+    // after dynamic filters have been constructed") and the job then never ends.
+    let optimizer = &mut config.options_mut().optimizer;
+    optimizer.enable_physical_uncorrelated_scalar_subquery = false;
+    optimizer.enable_dynamic_filter_pushdown = false;
+    optimizer.enable_join_dynamic_filter_pushdown = false;
+    optimizer.enable_topk_dynamic_filter_pushdown = false;
+    optimizer.enable_aggregate_dynamic_filter_pushdown = false;
+    let state = SessionStateBuilder::new_from_existing(state)
+        .with_config(config)
+        .build();
     SessionContext::remote_with_state(&url.to_string(), state)
         .await
         .map_err(|e| Error::Cluster {
@@ -66,6 +91,7 @@ pub struct SchedulerOptions {
 
 /// Runs a scheduler until the process ends.
 pub async fn run_scheduler(options: &SchedulerOptions) -> Result<()> {
+    start_logging();
     let fail = |e: ballista_core::error::BallistaError| Error::Cluster {
         cluster: format!("scheduler on {}", options.bind),
         reason: e.to_string(),
@@ -119,6 +145,7 @@ pub struct ExecutorOptions {
 
 /// Runs an executor until it is stopped (Ctrl-C, SIGTERM, or the scheduler).
 pub async fn run_executor(options: &ExecutorOptions) -> Result<()> {
+    start_logging();
     let fail = |reason: String| Error::Cluster {
         cluster: format!("executor on {}", options.bind),
         reason,
@@ -151,6 +178,38 @@ pub async fn run_executor(options: &ExecutorOptions) -> Result<()> {
     start_executor_process(Arc::new(config))
         .await
         .map_err(|e| fail(e.to_string()))
+}
+
+/// Ballista's log records at `level` and above, a line each on stderr, so that an
+/// operator sees why a task failed.
+struct StderrLog {
+    level: log::LevelFilter,
+}
+
+impl log::Log for StderrLog {
+    fn enabled(&self, metadata: &log::Metadata) -> bool {
+        metadata.level() <= self.level
+    }
+
+    fn log(&self, record: &log::Record) {
+        if self.enabled(record.metadata()) {
+            eprintln!("{} {}: {}", record.level(), record.target(), record.args());
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+/// Logs at the level `SNAPMETRICS_LOG` names (error, warn, info, debug, trace; default
+/// warn).
+fn start_logging() {
+    let level = std::env::var("SNAPMETRICS_LOG")
+        .ok()
+        .and_then(|name| name.parse().ok())
+        .unwrap_or(log::LevelFilter::Warn);
+    if log::set_logger(Box::leak(Box::new(StderrLog { level }))).is_ok() {
+        log::set_max_level(level);
+    }
 }
 
 /// The host others reach a process bound to `bind` by, unless it listens on every

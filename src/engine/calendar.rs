@@ -11,7 +11,6 @@ use datafusion::arrow::array::{
     ArrayRef, BooleanArray, Date32Array, Int64Array, RecordBatch, StringArray,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
-use datafusion::datasource::MemTable;
 
 use crate::error::{Error, Result};
 
@@ -48,7 +47,7 @@ impl Calendar {
     }
 
     /// `calendar_weeks(week_start, week_index, is_complete)`.
-    pub fn weeks(&self) -> Result<MemTable> {
+    pub fn weeks(&self) -> Result<RecordBatch> {
         let monday = |d: NaiveDate| d - Days::new(u64::from(d.weekday().num_days_from_monday()));
         let last = monday(Self::local_date(self.tz, self.as_of));
         let mut starts = Vec::new();
@@ -71,13 +70,13 @@ impl Calendar {
             Arc::new(Int64Array::from_iter_values(0..starts.len() as i64)),
             Arc::new(complete),
         ];
-        mem_table(schema, columns)
+        calendar_batch(schema, columns)
     }
 
     /// `calendar_days(day, month_start, is_complete)`: every day of every calendar month,
     /// from the first of the first signup's month to the last of `as_of`'s month, so that
     /// a month's days can be counted (stickiness) as well as a date's activity.
-    pub fn days(&self) -> Result<MemTable> {
+    pub fn days(&self) -> Result<RecordBatch> {
         let first_of = |d: NaiveDate| d.with_day(1).unwrap_or(d);
         let first = first_of(self.first_day);
         let end = first_of(Self::local_date(self.tz, self.as_of)) + Months::new(1);
@@ -97,11 +96,11 @@ impl Calendar {
             Arc::new(dates(&month_starts)),
             Arc::new(complete),
         ];
-        mem_table(schema, columns)
+        calendar_batch(schema, columns)
     }
 
     /// `calendar_months(month_start, month, month_index, is_complete)`.
-    pub fn months(&self) -> Result<MemTable> {
+    pub fn months(&self) -> Result<RecordBatch> {
         let first_of = |d: NaiveDate| d.with_day(1).unwrap_or(d);
         let last = first_of(Self::local_date(self.tz, self.as_of));
         let mut starts = Vec::new();
@@ -130,7 +129,7 @@ impl Calendar {
             Arc::new(Int64Array::from_iter_values(0..starts.len() as i64)),
             Arc::new(complete),
         ];
-        mem_table(schema, columns)
+        calendar_batch(schema, columns)
     }
 }
 
@@ -141,11 +140,9 @@ fn dates(days: &[NaiveDate]) -> Date32Array {
         .collect()
 }
 
-fn mem_table(schema: Arc<Schema>, columns: Vec<ArrayRef>) -> Result<MemTable> {
-    let batch = RecordBatch::try_new(schema.clone(), columns)
-        .map_err(|e| Error::query("building a calendar table", e.into()))?;
-    MemTable::try_new(schema, vec![vec![batch]])
-        .map_err(|e| Error::query("building a calendar table", e))
+fn calendar_batch(schema: Arc<Schema>, columns: Vec<ArrayRef>) -> Result<RecordBatch> {
+    RecordBatch::try_new(schema, columns)
+        .map_err(|e| Error::query("building a calendar table", e.into()))
 }
 
 #[cfg(test)]

@@ -10,7 +10,6 @@ use datafusion::arrow::array::{Array, Int32Array, Int64Array, TimestampMicroseco
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::common::ScalarValue;
 use datafusion::common::config::ConfigOptions;
-use datafusion::datasource::MemTable;
 use datafusion::error::DataFusionError;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::memory_pool::{FairSpillPool, MemoryConsumer, MemoryReservation};
@@ -24,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use crate::engine::calendar::Calendar;
 use crate::engine::catalogue::{CLEAN_VIEW, Kind, VIEWS};
 use crate::engine::memo::{Kept, OnFirstUse};
+use crate::engine::portable;
 use crate::engine::remote::ClusterUrl;
 use crate::engine::time::LocalTime;
 use crate::error::{Error, Result};
@@ -188,9 +188,9 @@ impl Session {
         }
         if !has_tokens {
             let schema = schema::exposed_schema(&schema::L0_USER_TOKENIZATION, &[], false);
-            let empty = MemTable::try_new(schema, vec![vec![]])
+            let empty = portable::rows_table(options.cluster.is_some(), schema, vec![])
                 .map_err(|e| Error::query("registering l0_user_tokenization", e))?;
-            register(&ctx, "l0_user_tokenization", Arc::new(empty))?;
+            register(&ctx, "l0_user_tokenization", empty)?;
         }
 
         let hint = snapshot.as_of_hint();
@@ -210,11 +210,7 @@ impl Session {
             session.as_of.at = session.max_created_at().await?;
         }
         session.check_as_of()?;
-        // The derived views read in-memory tables (kept summaries, calendars, duplicate
-        // ids) that a cluster's plans cannot carry yet: there, the snapshot's own tables.
-        if session.options.cluster.is_none() {
-            session.register_views().await?;
-        }
+        session.register_views().await?;
         Ok(session)
     }
 
@@ -277,6 +273,13 @@ impl Session {
             .and_then(|a| DateTime::from_timestamp_micros(a.value(0))))
     }
 
+    /// Whether the queries run on a Ballista cluster, whose plans carry views and `VALUES`
+    /// but not tables held in this process: there nothing is kept, views are recomputed
+    /// by each query that reads them, and the small computed tables travel as `VALUES`.
+    fn on_cluster(&self) -> bool {
+        self.options.cluster.is_some()
+    }
+
     async fn register_views(&self) -> Result<()> {
         // The summaries count the default engagement types; the filter views bind the
         // filters of each query when it runs.
@@ -297,7 +300,7 @@ impl Session {
                     let clean = CLEAN_VIEW.replace("{checked}", view.name);
                     let clean_name = format!("{table}_clean");
                     self.register_view(&clean_name, &clean, &params).await?;
-                    if keep_clean {
+                    if keep_clean && !self.on_cluster() {
                         self.materialize(&clean_name).await?;
                     }
                 }
@@ -313,8 +316,13 @@ impl Session {
             match view.kind {
                 Kind::OnFirstUse => {
                     let rows = self.view(view.name, view.sql, &params).await?;
-                    let kept = OnFirstUse::new(view.name, rows);
-                    register(&self.ctx, view.name, Arc::new(kept))?;
+                    match self.on_cluster() {
+                        true => register(&self.ctx, view.name, rows)?,
+                        false => {
+                            let kept = OnFirstUse::new(view.name, rows);
+                            register(&self.ctx, view.name, Arc::new(kept))?;
+                        }
+                    }
                 }
                 Kind::Filter => {
                     let unbound = self
@@ -343,9 +351,9 @@ impl Session {
             as_of: self.as_of.at,
             first_day: Calendar::local_date(self.options.tz, first_signup.unwrap_or(self.as_of.at)),
         };
-        register(&self.ctx, "calendar_weeks", Arc::new(calendar.weeks()?))?;
-        register(&self.ctx, "calendar_months", Arc::new(calendar.months()?))?;
-        register(&self.ctx, "calendar_days", Arc::new(calendar.days()?))?;
+        self.register_rows("calendar_weeks", calendar.weeks()?)?;
+        self.register_rows("calendar_months", calendar.months()?)?;
+        self.register_rows("calendar_days", calendar.days()?)?;
 
         let max_steps = self
             .single_value("SELECT max(total_steps) FROM onboarding_responses_clean")
@@ -354,13 +362,15 @@ impl Session {
             .as_ref()
             .and_then(|a| a.as_any().downcast_ref::<Int32Array>())
             .map_or(0, |a| a.value(0));
-        register(
-            &self.ctx,
-            "onboarding_steps",
-            Arc::new(onboarding_steps(max_steps)?),
-        )?;
+        self.register_rows("onboarding_steps", onboarding_steps(max_steps)?)
+    }
 
-        Ok(())
+    /// Registers rows the session computed, held here or carried by the plans on a
+    /// cluster ([`portable`]).
+    fn register_rows(&self, name: &str, batch: RecordBatch) -> Result<()> {
+        let table = portable::rows_table(self.on_cluster(), batch.schema(), vec![batch])
+            .map_err(|e| Error::query(format!("registering '{name}'"), e))?;
+        register(&self.ctx, name, table)
     }
 
     /// Registers `<table>_duplicate_ids`, the ids of `source` that occur more than once:
@@ -381,6 +391,11 @@ impl Session {
             (source, _) => source,
         };
         let context = format!("computing '{name}'");
+        if self.on_cluster() {
+            return self
+                .register_duplicate_ids_on_cluster(&name, source, params)
+                .await;
+        }
         let found = crate::engine::duplicates::find(&self.ctx, scanned).await;
         let ids = match found {
             Ok(ids) => ids,
@@ -396,6 +411,39 @@ impl Session {
             .map_err(|e| Error::query(&context, e.into()))?;
         let table = self.keep(&name, schema, vec![batch], &context).await?;
         register(&self.ctx, &name, Arc::new(table))
+    }
+
+    /// `<table>_duplicate_ids` on a cluster: the definition runs there once; as few ids as
+    /// a table usually has then travel in every plan as `VALUES`, and more stay the view
+    /// (the scans of [`crate::engine::duplicates`] would pull every id to this process).
+    async fn register_duplicate_ids_on_cluster(
+        &self,
+        name: &str,
+        source: &str,
+        params: &[(&str, ScalarValue)],
+    ) -> Result<()> {
+        /// Ids carried as `VALUES`: a literal of some 20 bytes each in every plan, far
+        /// inside the scheduler's 16 MiB message limit.
+        const CARRIED_IDS: usize = 10_000;
+        let context = format!("computing '{name}'");
+        let sql = format!("SELECT id FROM {source} GROUP BY id HAVING count(*) > 1");
+        self.register_view(name, &sql, params).await?;
+        let df = self
+            .ctx
+            .table(name)
+            .await
+            .map_err(|e| Error::query(&context, e))?;
+        let schema = Arc::new(df.schema().as_arrow().clone());
+        let batches = self.collect(df, &context).await?;
+        if batches.iter().map(RecordBatch::num_rows).sum::<usize>() > CARRIED_IDS {
+            return Ok(());
+        }
+        let table =
+            portable::rows_table(true, schema, batches).map_err(|e| Error::query(&context, e))?;
+        self.ctx
+            .deregister_table(name)
+            .map_err(|e| Error::query(&context, e))?;
+        register(&self.ctx, name, table)
     }
 
     /// Computes a view once and replaces it with its rows, so the queries that read it
@@ -785,7 +833,7 @@ fn register(
 }
 
 /// `onboarding_steps(step)`: 1 to the greatest `total_steps`, so every step is reported.
-fn onboarding_steps(max_steps: i32) -> Result<MemTable> {
+fn onboarding_steps(max_steps: i32) -> Result<RecordBatch> {
     let schema = Arc::new(Schema::new(vec![Field::new(
         "step",
         DataType::Int32,
@@ -793,6 +841,5 @@ fn onboarding_steps(max_steps: i32) -> Result<MemTable> {
     )]));
     let steps = Arc::new(Int32Array::from_iter_values(1..=max_steps.max(0)));
     let failed = |e| Error::query("building onboarding_steps", e);
-    let batch = RecordBatch::try_new(schema.clone(), vec![steps]).map_err(|e| failed(e.into()))?;
-    MemTable::try_new(schema, vec![vec![batch]]).map_err(failed)
+    RecordBatch::try_new(schema, vec![steps]).map_err(|e| failed(e.into()))
 }

@@ -47,6 +47,7 @@ mod on_a_cluster {
     use std::time::{Duration, Instant};
 
     use super::*;
+    use crate::fixtures::all_files;
 
     /// The cluster's processes, killed when the test ends however it ends.
     struct Cluster {
@@ -169,6 +170,63 @@ mod on_a_cluster {
             plan.contains("distributed_plan") && plan.contains("ShuffleWriterExec"),
             "{plan}"
         );
+    }
+
+    /// The whole report, here and on the cluster, file for file: with the defaults, then
+    /// with filters and a time zone whose weeks cross a daylight-saving change.
+    #[test]
+    fn the_report_on_the_cluster_is_the_report_here() {
+        let cluster = start();
+        let url = format!("df://127.0.0.1:{}", cluster.scheduler);
+        let work = tempfile::tempdir().expect("work");
+        let store = work.path().join("store");
+        snapmetrics::generate::generate(
+            &store.join("2026-06-30"),
+            &snapmetrics::generate::GenerateOptions::new(300, 11),
+            &|_| {},
+        )
+        .expect("generate");
+        let store = store.to_str().expect("utf-8");
+        let report = |name: &str, extra: &[&str]| {
+            let out = work.path().join(name);
+            let mut args = vec![
+                "report",
+                "--store",
+                store,
+                "--out",
+                out.to_str().expect("utf-8"),
+            ];
+            args.extend_from_slice(extra);
+            let output = command(&args).output().expect("report");
+            assert!(output.status.success(), "{name}: {}", stderr(&output));
+            all_files(&out)
+        };
+        let filtered = [
+            "--tz",
+            "America/New_York",
+            "--from",
+            "2026-02-01",
+            "--to",
+            "2026-05-31",
+            "--active-only",
+            "--event-types",
+            "login",
+        ];
+        for (name, options) in [("defaults", &[][..]), ("filtered", &filtered[..])] {
+            let here = report(&format!("{name}-here"), options);
+            let there = report(
+                &format!("{name}-there"),
+                &[options, &["--cluster", &url]].concat(),
+            );
+            let names = |files: &[(String, Vec<u8>)]| {
+                files.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>()
+            };
+            assert_eq!(names(&here), names(&there), "{name}");
+            assert!(here.len() >= 11, "{name}: {} files", here.len());
+            for ((file, a), (_, b)) in here.iter().zip(&there) {
+                assert!(a == b, "{name}: {file} differs on the cluster");
+            }
+        }
     }
 
     #[test]

@@ -14,7 +14,7 @@ use snapmetrics::datafusion;
 use snapmetrics::export::{Database, ExportOptions, Progress};
 use snapmetrics::source::store::Store;
 
-use crate::fixtures::{command, is_root, stderr};
+use crate::fixtures::{all_files, command, is_root, stderr};
 
 const PASSWORD: &str = "pg-test-secret-7d1f";
 const SENTINEL: &str = "SENTINEL-password-hash-5f0e9c";
@@ -335,29 +335,6 @@ fn assert_refused(url: &str, store: &Path, id: &str, expected: &str) {
         "{url} left {}",
         store.join(id).display()
     );
-}
-
-/// Every file below `dir` with its bytes, relative names sorted.
-fn all_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
-        for entry in std::fs::read_dir(dir).expect("dir") {
-            let path = entry.expect("entry").path();
-            if path.is_dir() {
-                walk(root, &path, out);
-            } else {
-                let name = path
-                    .strip_prefix(root)
-                    .expect("below")
-                    .display()
-                    .to_string();
-                out.push((name, std::fs::read(&path).expect("read")));
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(dir, dir, &mut out);
-    out.sort();
-    out
 }
 
 /// Whether any string value of any Parquet file below `dir` contains `needle`.
