@@ -428,40 +428,47 @@ impl Session {
         let context = format!("computing '{name}'");
         let sql = format!("SELECT id FROM {source} GROUP BY id HAVING count(*) > 1");
         self.register_view(name, &sql, params).await?;
-        let df = self
-            .ctx
-            .table(name)
-            .await
-            .map_err(|e| Error::query(&context, e))?;
-        let schema = Arc::new(df.schema().as_arrow().clone());
-        let batches = self.collect(df, &context).await?;
+        let (schema, batches) = self.rows_of(name, &context).await?;
         if batches.iter().map(RecordBatch::num_rows).sum::<usize>() > CARRIED_IDS {
             return Ok(());
         }
         let table =
             portable::rows_table(true, schema, batches).map_err(|e| Error::query(&context, e))?;
-        self.ctx
-            .deregister_table(name)
-            .map_err(|e| Error::query(&context, e))?;
-        register(&self.ctx, name, table)
+        self.replace(name, table, &context)
     }
 
     /// Computes a view once and replaces it with its rows, so the queries that read it
     /// many times (every check joins `users_clean`) do not recompute it each time.
     async fn materialize(&self, name: &str) -> Result<()> {
         let context = format!("computing '{name}'");
+        let (schema, batches) = self.rows_of(name, &context).await?;
+        let table = self.keep(name, schema, batches, &context).await?;
+        self.replace(name, Arc::new(table), &context)
+    }
+
+    /// The rows of table or view `name`, computed now.
+    async fn rows_of(&self, name: &str, context: &str) -> Result<(SchemaRef, Vec<RecordBatch>)> {
         let df = self
             .ctx
             .table(name)
             .await
-            .map_err(|e| Error::query(&context, e))?;
+            .map_err(|e| Error::query(context, e))?;
         let schema = Arc::new(df.schema().as_arrow().clone());
-        let batches = self.collect(df, &context).await?;
-        let table = self.keep(name, schema, batches, &context).await?;
+        let batches = self.collect(df, context).await?;
+        Ok((schema, batches))
+    }
+
+    /// Puts `table` in the place of the view `name`.
+    fn replace(
+        &self,
+        name: &str,
+        table: Arc<dyn datafusion::datasource::TableProvider>,
+        context: &str,
+    ) -> Result<()> {
         self.ctx
             .deregister_table(name)
-            .map_err(|e| Error::query(&context, e))?;
-        register(&self.ctx, name, Arc::new(table))
+            .map_err(|e| Error::query(context, e))?;
+        register(&self.ctx, name, table)
     }
 
     /// Holds `batches` for the session as table `name`, reserved in its memory pool.

@@ -104,13 +104,7 @@ pub async fn export(
 ) -> Result<ExportSummary> {
     let mut client = database.connect().await?;
     let failed = |e: tokio_postgres::Error| database_error(database, None, &e);
-    let transaction = client
-        .build_transaction()
-        .isolation_level(IsolationLevel::RepeatableRead)
-        .read_only(true)
-        .start()
-        .await
-        .map_err(failed)?;
+    let transaction = read_only(&mut client).await.map_err(failed)?;
     // The first statement fixes the transaction's snapshot; now() is its start. The
     // snapshot stays importable while this transaction is open.
     let row = transaction
@@ -257,13 +251,7 @@ async fn reader(
 ) -> Result<Vec<(usize, TableSummary)>> {
     let mut client = database.connect().await?;
     let failed = |e: tokio_postgres::Error| database_error(&database, None, &e);
-    let transaction = client
-        .build_transaction()
-        .isolation_level(IsolationLevel::RepeatableRead)
-        .read_only(true)
-        .start()
-        .await
-        .map_err(failed)?;
+    let transaction = read_only(&mut client).await.map_err(failed)?;
     transaction
         .batch_execute(&format!("SET TRANSACTION SNAPSHOT '{snapshot}'"))
         .await
@@ -284,6 +272,18 @@ async fn reader(
 }
 
 /// Refuses an id the store already has anything under.
+/// A `REPEATABLE READ READ ONLY` transaction: every statement in it sees one snapshot.
+async fn read_only(
+    client: &mut tokio_postgres::Client,
+) -> std::result::Result<Transaction<'_>, tokio_postgres::Error> {
+    client
+        .build_transaction()
+        .isolation_level(IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+}
+
 async fn check_new(store: &Store, id: &str) -> Result<()> {
     if id.is_empty() || id.contains('/') || id.starts_with('.') {
         return Err(Error::invalid(
