@@ -391,10 +391,10 @@ impl Session {
             (source, _) => source,
         };
         let context = format!("computing '{name}'");
+        let definition = format!("SELECT id FROM {source} GROUP BY id HAVING count(*) > 1");
         if self.on_cluster() {
-            return self
-                .register_duplicate_ids_on_cluster(&name, source, params)
-                .await;
+            self.register_view(&name, &definition, params).await?;
+            return self.carry_if_few(&name, &context).await;
         }
         let found = crate::engine::duplicates::find(&self.ctx, scanned).await;
         let ids = match found {
@@ -402,8 +402,7 @@ impl Session {
             Err(error) => return Err(self.diagnose(error, &context).await),
         };
         let Some(ids) = ids else {
-            let sql = format!("SELECT id FROM {source} GROUP BY id HAVING count(*) > 1");
-            self.register_view(&name, &sql, params).await?;
+            self.register_view(&name, &definition, params).await?;
             return self.materialize(&name).await;
         };
         let schema = Arc::new(Schema::new(vec![Field::new("id", DataType::Int64, true)]));
@@ -413,28 +412,20 @@ impl Session {
         register(&self.ctx, &name, Arc::new(table))
     }
 
-    /// `<table>_duplicate_ids` on a cluster: the definition runs there once; as few ids as
-    /// a table usually has then travel in every plan as `VALUES`, and more stay the view
-    /// (the scans of [`crate::engine::duplicates`] would pull every id to this process).
-    async fn register_duplicate_ids_on_cluster(
-        &self,
-        name: &str,
-        source: &str,
-        params: &[(&str, ScalarValue)],
-    ) -> Result<()> {
+    /// The duplicate-id view `name` on a cluster: its definition runs there once; as few
+    /// ids as a table usually has then travel in every plan as `VALUES`, and more stay the
+    /// view (the scans of [`crate::engine::duplicates`] would pull every id to this process).
+    async fn carry_if_few(&self, name: &str, context: &str) -> Result<()> {
         /// Ids carried as `VALUES`: a literal of some 20 bytes each in every plan, far
         /// inside the scheduler's 16 MiB message limit.
         const CARRIED_IDS: usize = 10_000;
-        let context = format!("computing '{name}'");
-        let sql = format!("SELECT id FROM {source} GROUP BY id HAVING count(*) > 1");
-        self.register_view(name, &sql, params).await?;
-        let (schema, batches) = self.rows_of(name, &context).await?;
+        let (schema, batches) = self.rows_of(name, context).await?;
         if batches.iter().map(RecordBatch::num_rows).sum::<usize>() > CARRIED_IDS {
             return Ok(());
         }
         let table =
-            portable::rows_table(true, schema, batches).map_err(|e| Error::query(&context, e))?;
-        self.replace(name, table, &context)
+            portable::rows_table(true, schema, batches).map_err(|e| Error::query(context, e))?;
+        self.replace(name, table, context)
     }
 
     /// Computes a view once and replaces it with its rows, so the queries that read it
