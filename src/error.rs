@@ -113,6 +113,17 @@ pub enum Error {
     #[error("{cluster}: {reason}")]
     Cluster { cluster: String, reason: String },
 
+    /// A query on a cluster stopped because an executor was lost (killed, or cut off)
+    /// while it ran; nothing of it was written.
+    #[error(
+        "{cluster}: {context} stopped: an executor was lost during the query ({reason}); nothing was written; run it again once the cluster has its executors back"
+    )]
+    ClusterLost {
+        cluster: String,
+        context: String,
+        reason: String,
+    },
+
     /// The connection to the database broke, or the server ended it, mid-export.
     #[error("database '{database}': the connection was lost: {reason}")]
     DatabaseLost { database: String, reason: String },
@@ -201,7 +212,9 @@ impl Error {
             {
                 ErrorKind::BadArgument
             }
-            Error::Io { .. } | Error::DatabaseLost { .. } => ErrorKind::Io,
+            Error::Io { .. } | Error::DatabaseLost { .. } | Error::ClusterLost { .. } => {
+                ErrorKind::Io
+            }
             Error::Internal { .. } => ErrorKind::Internal,
         }
     }

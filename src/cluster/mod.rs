@@ -5,8 +5,8 @@
 //! Ballista sends the logical plan to the scheduler and runs its stages on the executors,
 //! so every process must know snapmetrics' scalar functions by name (the stock Ballista
 //! binaries cannot run `local_week` and friends), and every process must reach the
-//! store by the same path or URL. What a plan cannot carry — in-memory tables such as the
-//! calendars and the kept summaries — does not run on a cluster yet (docs/SCALE.md).
+//! store by the same path or URL: a local store is read by path, an S3 store through each
+//! process's own `AWS_*` settings, so credentials never travel in a plan.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -18,15 +18,29 @@ use ballista_core::extension::SessionConfigExt;
 use ballista_core::registry::BallistaFunctionRegistry;
 use ballista_core::utils::default_session_builder;
 use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
-use ballista_scheduler::cluster::BallistaCluster;
+use ballista_scheduler::cluster::{BallistaCluster, ClusterStateEvent};
 use ballista_scheduler::config::SchedulerConfig;
-use ballista_scheduler::scheduler_process::start_server;
+use ballista_scheduler::scheduler_process::{create_scheduler, start_grpc_service};
+use ballista_scheduler::scheduler_server::SchedulerServer;
+use datafusion::execution::object_store::{DefaultObjectStoreRegistry, ObjectStoreRegistry};
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::execution::{FunctionRegistry, SessionState, SessionStateBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion_proto::protobuf::{LogicalPlanNode, PhysicalPlanNode};
+use futures::StreamExt;
+use object_store::ObjectStore;
+use url::Url;
 
 use crate::engine::remote::ClusterUrl;
 use crate::engine::time::LocalTime;
 use crate::error::{Error, Result};
+use crate::source::store::Store;
+
+/// How often an executor tells the scheduler it is alive, and how long the scheduler
+/// waits without word before it takes an executor for dead. Ballista's defaults (60 s and
+/// 180 s) leave a query waiting three minutes on an executor that was killed.
+const HEARTBEAT_SECONDS: u64 = 5;
+const EXECUTOR_TIMEOUT_SECONDS: u64 = 20;
 
 /// A session context whose queries run on the cluster at `url`, with `state`'s settings
 /// and Ballista's planner. Ballista replaces the state's function lists, so functions
@@ -96,24 +110,73 @@ pub async fn run_scheduler(options: &SchedulerOptions) -> Result<()> {
         cluster: format!("scheduler on {}", options.bind),
         reason: e.to_string(),
     };
+    let stores = Arc::new(StoresFromEnv::default());
     let config = SchedulerConfig {
         bind_host: options.bind.ip().to_string(),
         external_host: reachable_host(options.bind).unwrap_or_else(|| "localhost".to_string()),
         bind_port: options.bind.port(),
-        override_session_builder: Some(Arc::new(scheduler_state)),
+        override_session_builder: Some(Arc::new(move |config| {
+            scheduler_state(config, stores.clone())
+        })),
+        executor_timeout_seconds: EXECUTOR_TIMEOUT_SECONDS,
+        expire_dead_executor_interval_seconds: HEARTBEAT_SECONDS,
+        // Ballista 55 recovers from a lost executor by re-running the stages whose
+        // shuffle files it held; the report that came out of that recovery had rows
+        // twice, or the query never ended (docs/SCALE.md). A stage whose input is lost
+        // fails the query, and so does every query running when an executor is lost.
+        stage_max_failures: 1,
         ..SchedulerConfig::default()
     };
+    config.validate().map_err(fail)?;
     let cluster = BallistaCluster::new_from_config(&config)
         .await
         .map_err(fail)?;
-    start_server(cluster, options.bind, Arc::new(config))
+    let scheduler =
+        create_scheduler::<LogicalPlanNode, PhysicalPlanNode>(cluster, Arc::new(config))
+            .await
+            .map_err(fail)?;
+    let losses = scheduler.cluster_state_events().await.map_err(fail)?;
+    tokio::spawn(stop_queries_on_loss(scheduler.clone(), losses));
+    start_grpc_service(options.bind, scheduler)
         .await
         .map_err(fail)
 }
 
-/// The scheduler decodes and plans every query: it needs our functions by name.
-fn scheduler_state(config: SessionConfig) -> datafusion::common::Result<SessionState> {
-    let mut state = default_session_builder(config)?;
+/// Cancels every running query when an executor leaves the cluster, before Ballista's
+/// own recovery re-runs the lost work (which gave wrong numbers or never ended). The
+/// client reports the cancelled query as the loss of an executor.
+async fn stop_queries_on_loss(
+    scheduler: SchedulerServer<LogicalPlanNode, PhysicalPlanNode>,
+    mut events: ballista_scheduler::cluster::ClusterStateEventStream,
+) {
+    while let Some(event) = events.next().await {
+        let ClusterStateEvent::RemovedExecutor { executor_id } = event else {
+            continue;
+        };
+        let running = scheduler.state.task_manager.get_running_job_cache();
+        for job_id in running.keys() {
+            log::warn!("executor {executor_id} was lost: cancelling job {job_id}");
+            if let Err(e) = scheduler.cancel_job(job_id.clone()).await {
+                log::error!("could not cancel job {job_id}: {e}");
+            }
+        }
+    }
+}
+
+/// The scheduler decodes and plans every query: it needs our functions by name, and the
+/// stores, to list the files of each table.
+fn scheduler_state(
+    config: SessionConfig,
+    stores: Arc<StoresFromEnv>,
+) -> datafusion::common::Result<SessionState> {
+    let state = default_session_builder(config)?;
+    let mut state = SessionStateBuilder::new_from_existing(state)
+        .with_runtime_env(Arc::new(
+            RuntimeEnvBuilder::new()
+                .with_object_store_registry(stores)
+                .build()?,
+        ))
+        .build();
     register_functions(&mut state)?;
     Ok(state)
 }
@@ -159,6 +222,17 @@ pub async fn run_executor(options: &ExecutorOptions) -> Result<()> {
         .to_string();
     let mut state = SessionStateBuilder::new().with_default_features().build();
     register_functions(&mut state).map_err(|e| fail(e.to_string()))?;
+    // One registry for every session the executor runs, so that S3 clients are reused.
+    let stores = Arc::new(StoresFromEnv::default());
+    let temp_dir = work_dir.clone();
+    let runtime = move |_: &SessionConfig| -> datafusion::common::Result<Arc<RuntimeEnv>> {
+        Ok(Arc::new(
+            RuntimeEnvBuilder::new()
+                .with_object_store_registry(stores.clone())
+                .with_temp_file_path(temp_dir.clone())
+                .build()?,
+        ))
+    };
     let config = ExecutorProcessConfig {
         bind_host: options.bind.ip().to_string(),
         // Unset for 0.0.0.0: the scheduler then uses the address it was called from.
@@ -172,12 +246,54 @@ pub async fn run_executor(options: &ExecutorOptions) -> Result<()> {
         vcores: options.concurrent_tasks,
         work_dir: Some(work_dir),
         memory_pool_size: options.memory_limit,
+        executor_heartbeat_interval_seconds: HEARTBEAT_SECONDS,
         override_function_registry: Some(Arc::new(BallistaFunctionRegistry::from(&state))),
+        override_runtime_producer: Some(Arc::new(runtime)),
         ..ExecutorProcessConfig::default()
     };
     start_executor_process(Arc::new(config))
         .await
         .map_err(|e| fail(e.to_string()))
+}
+
+/// The object stores of a scheduler or an executor: local files as DataFusion has them,
+/// and an S3 bucket opened on first use from this process's `AWS_*` settings, as
+/// `--store s3://…` opens it on the client.
+#[derive(Debug, Default)]
+struct StoresFromEnv {
+    opened: DefaultObjectStoreRegistry,
+}
+
+impl ObjectStoreRegistry for StoresFromEnv {
+    fn register_store(
+        &self,
+        url: &Url,
+        store: Arc<dyn ObjectStore>,
+    ) -> Option<Arc<dyn ObjectStore>> {
+        self.opened.register_store(url, store)
+    }
+
+    fn deregister_store(&self, url: &Url) -> datafusion::common::Result<Arc<dyn ObjectStore>> {
+        self.opened.deregister_store(url)
+    }
+
+    fn get_store(&self, url: &Url) -> datafusion::common::Result<Arc<dyn ObjectStore>> {
+        if let Ok(store) = self.opened.get_store(url) {
+            return Ok(store);
+        }
+        if !matches!(url.scheme(), "s3" | "s3a") {
+            return datafusion::common::exec_err!(
+                "no object store for {url}: a cluster reads local paths and s3:// buckets"
+            );
+        }
+        let bucket = format!("{}://{}", url.scheme(), url.host_str().unwrap_or_default());
+        let store = Store::open(&bucket)
+            .map_err(|e| datafusion::error::DataFusionError::External(Box::new(e)))?
+            .object_store()
+            .clone();
+        self.opened.register_store(url, store.clone());
+        Ok(store)
+    }
 }
 
 /// Ballista's log records at `level` and above, a line each on stderr, so that an

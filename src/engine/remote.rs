@@ -45,9 +45,47 @@ impl std::fmt::Display for ClusterUrl {
     }
 }
 
+/// Whether a failed cluster query failed because a process of the cluster went away
+/// while it ran, by the words Ballista 55 and its transport use: the scheduler
+/// cancelling the running jobs when an executor is lost (`crate::cluster`), a stage that
+/// could not fetch its input from an executor, or the client cut off while it read the
+/// results from one.
+pub fn lost_executor(message: &str) -> bool {
+    [
+        "failed: Cancelled",
+        "Error connecting to Ballista scheduler or executor",
+        "h2 protocol error",
+        "transport error",
+        "broken pipe",
+    ]
+    .iter()
+    .any(|words| message.contains(words))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_ways_a_lost_executor_shows_are_recognised() {
+        for message in [
+            "Execution error: Job 038HZ0SX7T000 failed: Cancelled",
+            "Execution error: Job 038HZ0R4CE000 failed: Job failed due to stage 14 failed: \
+             Stage 14 has failed 1 times, most recent failure reason: \"Error connecting to \
+             Ballista scheduler or executor at http://127.0.0.1:50951: tonic::transport::Error\"",
+            "Arrow error: External error: code: 'Unknown error', message: \"h2 protocol error: \
+             error reading a body from connection\", source: hyper::Error(Body, Error { kind: \
+             Io(Custom { kind: BrokenPipe, error: \"stream closed because of a broken pipe\" }) })",
+        ] {
+            assert!(lost_executor(message), "{message}");
+        }
+        for message in [
+            "Error during planning: table 'users' not found",
+            "Parquet error: EOF: file size of 12 is less than footer",
+        ] {
+            assert!(!lost_executor(message), "{message}");
+        }
+    }
 
     #[test]
     fn a_cluster_is_df_host_port() {

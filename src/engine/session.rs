@@ -184,6 +184,17 @@ impl Session {
             }
             let registered =
                 table::register(&ctx, store, &snapshot, spec, files, options.include_pii).await?;
+            if let (Some(cluster), Some(column)) = (&options.cluster, registered.widened.first()) {
+                return Err(Error::Cluster {
+                    cluster: cluster.to_string(),
+                    reason: format!(
+                        "snapshot '{}', table '{}': column '{column}' is stored narrower than 64 bits, \
+                         and Ballista 55 loses rows of such snapshots (docs/SCALE.md); run it in-process, \
+                         not on the cluster",
+                        snapshot.id, registered.name
+                    ),
+                });
+            }
             tables.push(registered);
         }
         if !has_tokens {
@@ -594,8 +605,22 @@ impl Session {
     /// read, since the engine's decode errors do not say which one it was.
     ///
     /// Hash joins cannot spill: when one runs out of memory, the query is planned again
-    /// with sort-merge joins, which can, before the failure is reported.
+    /// with sort-merge joins, which can, before the failure is reported. On a cluster the
+    /// rows are put back in the order the query asks for ([`portable::result_order`]).
     pub async fn collect(&self, df: DataFrame, context: &str) -> Result<Vec<RecordBatch>> {
+        let order = self
+            .on_cluster()
+            .then(|| portable::result_order(df.logical_plan()))
+            .flatten();
+        let batches = self.collect_unordered(df, context).await?;
+        match order {
+            Some(order) => portable::in_order(batches, &order)
+                .map_err(|e| Error::query(format!("{context}: ordering the cluster's rows"), e)),
+            None => Ok(batches),
+        }
+    }
+
+    async fn collect_unordered(&self, df: DataFrame, context: &str) -> Result<Vec<RecordBatch>> {
         let retry = df.clone();
         let error = match crate::engine::contain::contained(df.collect()).await {
             Ok(batches) => return Ok(batches),
@@ -668,6 +693,15 @@ impl Session {
             };
         }
         let text = error.to_string();
+        if let Some(cluster) = &self.options.cluster
+            && crate::engine::remote::lost_executor(&text)
+        {
+            return Error::ClusterLost {
+                cluster: cluster.to_string(),
+                context: context.to_string(),
+                reason: text.replace('\n', " "),
+            };
+        }
         let from_files = [
             "Parquet",
             "Object Store",

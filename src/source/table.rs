@@ -35,6 +35,9 @@ pub struct SourceTable {
     pub files: Vec<ObjectMeta>,
     /// Rows per the Parquet footers.
     pub rows: u64,
+    /// Columns read as 64-bit integers that some file stores narrower (an `INTEGER` id,
+    /// say): the session widens them as it reads.
+    pub widened: Vec<String>,
 }
 
 struct FileFacts {
@@ -74,6 +77,7 @@ pub async fn register(
     };
 
     let mut extras: BTreeMap<String, (usize, Field, &ObjectMeta)> = BTreeMap::new();
+    let mut widened = Vec::new();
     for (meta, fact) in files.files.iter().zip(&facts) {
         for column in spec.columns.iter().filter(|c| visible(c.visibility)) {
             match fact.schema.field_with_name(column.name) {
@@ -102,6 +106,13 @@ pub async fn register(
                             ),
                         ));
                     }
+                }
+                Ok(field)
+                    if column.kind == Kind::Int64
+                        && field.data_type() != &DataType::Int64
+                        && !widened.iter().any(|w| w == column.name) =>
+                {
+                    widened.push(column.name.to_string());
                 }
                 Ok(_) => {}
                 Err(_) if column.presence == Presence::Required => {
@@ -170,6 +181,7 @@ pub async fn register(
         schema,
         files: files.files.clone(),
         rows: facts.iter().map(|f| f.rows).sum(),
+        widened,
     })
 }
 

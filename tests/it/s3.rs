@@ -28,7 +28,7 @@ const SECRET: &str = "snapmetrics-secret";
 const ID: &str = "2026-06-30";
 
 /// An s3s-fs server on 127.0.0.1:0 over a temp folder; a bucket is a folder in it.
-struct Server {
+pub(crate) struct Server {
     root: tempfile::TempDir,
     addr: SocketAddr,
     requests: Arc<AtomicUsize>,
@@ -116,7 +116,7 @@ async fn inject(failure: Failure, answer: impl Future<Output = Answer>) -> Answe
 }
 
 impl Server {
-    async fn start() -> Server {
+    pub(crate) async fn start() -> Server {
         let root = tempfile::tempdir().expect("root");
         let fs = s3s_fs::FileSystem::new(root.path()).expect("s3s-fs");
         let mut builder = S3ServiceBuilder::new(fs);
@@ -170,7 +170,7 @@ impl Server {
         self.faults.lock().expect("faults").clear();
     }
 
-    fn bucket(&self, name: &str) -> PathBuf {
+    pub(crate) fn bucket(&self, name: &str) -> PathBuf {
         let path = self.root.path().join(name);
         std::fs::create_dir_all(&path).expect("bucket");
         path
@@ -188,6 +188,17 @@ impl Server {
             timeout: Duration::from_secs(5),
             ..S3Options::default()
         }
+    }
+
+    /// The `AWS_*` settings a process reaches this server with.
+    pub(crate) fn env(&self) -> [(&'static str, String); 5] {
+        [
+            ("AWS_ENDPOINT_URL", format!("http://{}", self.addr)),
+            ("AWS_ALLOW_HTTP", "true".to_string()),
+            ("AWS_REGION", "us-east-1".to_string()),
+            ("AWS_ACCESS_KEY_ID", KEY.to_string()),
+            ("AWS_SECRET_ACCESS_KEY", SECRET.to_string()),
+        ]
     }
 
     fn store(&self, location: &str) -> Store {
@@ -731,12 +742,7 @@ async fn customers_to(server: &Server, store: &Path, out: &str) -> std::process:
         "--out",
         out,
     ]);
-    command
-        .env("AWS_ENDPOINT_URL", format!("http://{}", server.addr))
-        .env("AWS_ALLOW_HTTP", "true")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_ACCESS_KEY_ID", KEY)
-        .env("AWS_SECRET_ACCESS_KEY", SECRET);
+    command.envs(server.env());
     tokio::task::spawn_blocking(move || command.output().expect("runs"))
         .await
         .expect("joined")
