@@ -606,7 +606,7 @@ impl Session {
     ///
     /// Hash joins cannot spill: when one runs out of memory, the query is planned again
     /// with sort-merge joins, which can, before the failure is reported. On a cluster the
-    /// rows are put back in the order the query asks for ([`portable::result_order`]).
+    /// rows are put back in the order the query asks for (`portable::result_order`).
     pub async fn collect(&self, df: DataFrame, context: &str) -> Result<Vec<RecordBatch>> {
         let order = self
             .on_cluster()
