@@ -819,6 +819,16 @@ fn the_export_reads_one_snapshot_and_survives_no_lost_connection() {
     }
 
     // The server ends the connection mid-export: an error (exit 1 kind), nothing left.
+    // Enough events that their reader (the largest table goes first) is still reading
+    // when the other reader has done the users and the connections are ended; with a
+    // few rows everywhere both could finish before the terminate lands.
+    runtime
+        .block_on(other.batch_execute(
+            "INSERT INTO user_events SELECT g, 1, 'login', '2026-01-06 10:00+00', NULL
+             FROM generate_series(100, 500099) AS g;
+             ANALYZE user_events;",
+        ))
+        .expect("many events");
     let killer = other.clone();
     let kill = move |p: &Progress| {
         if p.done && p.table == "users" {
