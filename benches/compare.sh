@@ -14,6 +14,8 @@
 # of $ENGINES (default "snapmetrics peer duckdb") in turn $RUNS times (default 5), the
 # order rotating every run:
 #   snapmetrics  ./target/release/snapmetrics report --store STORE --out target/bench-out/sm-…
+#   definition   the same with --by-definition: user_events_summary by its SQL instead of
+#                the built-in operator (src/engine/summary.rs), to measure what that buys
 #   peer         benches/duckdb/peer.py SNAPSHOT_DIR --out target/bench-out/peer-… --threads $(nproc)
 #                (a DuckDB user's fastest version of the report, vendored unchanged: its
 #                docstring lists the techniques)
@@ -26,7 +28,7 @@
 # --inline-summaries), PEER_ARGS to peer.py (e.g. --no-bitmap).
 # It prints per snapshot the median wall time and peak memory of each engine and their
 # ratios to snapmetrics, then checks each engine's files against snapmetrics': the mirror
-# must write every CSV byte-identical; the peer every metric file (its data_quality.csv
+# and the definition run must write every CSV byte-identical; the peer every metric file (its data_quality.csv
 # names its checks its own way, so that one file is not compared). Exits 1 if any differ
 # or an engine failed (its error is shown and the others are still measured); 2 on a
 # setup error.
@@ -59,7 +61,7 @@ for l in $LAYOUTS; do
 done
 [[ " $ENGINES " == *" snapmetrics "* ]] || die "ENGINES must include snapmetrics (the others are compared with it), got '$ENGINES'"
 for e in $ENGINES; do
-    [[ $e == snapmetrics || $e == peer || $e == duckdb ]] || die "ENGINES are snapmetrics, peer and duckdb, got '$e'"
+    [[ $e == snapmetrics || $e == definition || $e == peer || $e == duckdb ]] || die "ENGINES are snapmetrics, definition, peer and duckdb, got '$e'"
 done
 
 # --- tools ------------------------------------------------------------------------------
@@ -104,7 +106,7 @@ generate() {
 }
 
 # --- runs -------------------------------------------------------------------------------
-short() { case $1 in snapmetrics) echo sm ;; *) echo "$1" ;; esac; }
+short() { case $1 in snapmetrics) echo sm ;; definition) echo sm-definition ;; *) echo "$1" ;; esac; }
 
 # run ENGINE KEY STORE RUN: one timed report into target/bench-out/ENGINE-KEY; appends
 # "seconds kilobytes" to $WORK/ENGINE-KEY.times. A failed run is shown and recorded in
@@ -119,6 +121,7 @@ run() {
     # shellcheck disable=SC2206
     case $engine in
     snapmetrics) command=("$SM" report --store "$store" --out "$out" $SM_ARGS) ;;
+    definition) command=("$SM" report --by-definition --store "$store" --out "$out" $SM_ARGS) ;;
     peer) command=("$PY" benches/duckdb/peer.py "$store/$SNAPSHOT" --out "$out" --threads "$(nproc)" $PEER_ARGS) ;;
     duckdb) command=("$PY" benches/duckdb/report.py --store "$store" --out "$out" $DUCKDB_ARGS) ;;
     esac

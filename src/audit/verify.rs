@@ -391,6 +391,7 @@ async fn recompute(
         transactions_source: Some(manifest.settings.transactions_source),
         memory_limit: options.memory_limit,
         cluster: None,
+        definitions_only: false,
     };
     let session = Session::open(store, snapshot, session_options).await?;
     let as_of = session

@@ -138,6 +138,10 @@ pub struct SnapshotArgs {
     /// cleanly. Default: half of the machine's memory.
     #[arg(long, value_parser = parse_bytes)]
     pub memory_limit: Option<usize>,
+    /// Compute every view by its SQL in queries/, never by a faster built-in operator
+    /// (the same numbers, more slowly: to check one against the other).
+    #[arg(long)]
+    pub by_definition: bool,
 }
 
 /// Where the queries run: here, or on a Ballista cluster.
@@ -221,6 +225,7 @@ impl SnapshotArgs {
             transactions_source: self.transactions_source,
             memory_limit: self.memory_limit.or_else(half_of_memory),
             cluster,
+            definitions_only: self.by_definition,
         };
         Session::open(&store, snapshot, options).await
     }

@@ -13,6 +13,7 @@ pub(crate) mod memo;
 pub(crate) mod portable;
 pub mod remote;
 pub mod session;
+pub(crate) mod summary;
 pub mod time;
 pub(crate) mod values;
 pub(crate) mod yielding;

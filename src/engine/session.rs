@@ -22,9 +22,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::calendar::Calendar;
 use crate::engine::catalogue::{CLEAN_VIEW, Kind, VIEWS};
-use crate::engine::memo::{Kept, OnFirstUse};
+pub use crate::engine::memo::ComputedBy;
+use crate::engine::memo::{Kept, OnFirstUse, Operator};
 use crate::engine::portable;
 use crate::engine::remote::ClusterUrl;
+use crate::engine::summary::EventsSummary;
 use crate::engine::time::LocalTime;
 use crate::error::{Error, Result};
 use crate::source::schema::{self, TableSpec, Visibility};
@@ -117,6 +119,9 @@ pub struct SessionOptions {
     pub memory_limit: Option<usize>,
     /// Run the queries on this Ballista cluster instead of in this process.
     pub cluster: Option<ClusterUrl>,
+    /// Compute every view by its SQL definition, never by a purpose-built operator: for
+    /// the tests that prove the two agree, and for anyone who doubts a number.
+    pub definitions_only: bool,
 }
 
 impl Default for SessionOptions {
@@ -127,6 +132,7 @@ impl Default for SessionOptions {
             transactions_source: None,
             memory_limit: None,
             cluster: None,
+            definitions_only: false,
         }
     }
 }
@@ -330,7 +336,10 @@ impl Session {
                     match self.on_cluster() {
                         true => register(&self.ctx, view.name, rows)?,
                         false => {
-                            let kept = OnFirstUse::new(view.name, rows);
+                            let mut kept = OnFirstUse::new(view.name, rows);
+                            if let Some(operator) = self.operator(view.name).await? {
+                                kept = kept.with_operator(operator);
+                            }
                             register(&self.ctx, view.name, Arc::new(kept))?;
                         }
                     }
@@ -348,6 +357,38 @@ impl Session {
             }
         }
         Ok(())
+    }
+
+    /// The purpose-built operator that computes view `name`, if it has one and the session
+    /// may use it.
+    async fn operator(&self, name: &str) -> Result<Option<Arc<dyn Operator>>> {
+        if name != "user_events_summary" || self.options.definitions_only {
+            return Ok(None);
+        }
+        let table = |name: &'static str| async move {
+            self.ctx
+                .table_provider(name)
+                .await
+                .map_err(|e| Error::query(format!("reading '{name}'"), e))
+        };
+        Ok(Some(Arc::new(EventsSummary {
+            events: table("user_events").await?,
+            users: table("users_clean").await?,
+            repeated: table("user_events_duplicate_ids").await?,
+            tz: self.options.tz,
+            as_of: self.as_of.at.timestamp_micros(),
+            engagement: Filters::default().event_types,
+        })))
+    }
+
+    /// How the rows of kept view `name` were computed: `None` if it is not such a view
+    /// or no query has read it yet.
+    pub async fn computed_by(&self, name: &str) -> Option<ComputedBy> {
+        let provider = self.ctx.table_provider(name).await.ok()?;
+        let provider: &dyn std::any::Any = provider.as_ref();
+        provider
+            .downcast_ref::<OnFirstUse>()
+            .and_then(OnFirstUse::computed_by)
     }
 
     /// `calendar_weeks`, `calendar_months` and `calendar_days` from the first clean signup

@@ -148,16 +148,51 @@ impl LocalTime {
             LocalPart::Date => Arc::new(
                 array.unary_opt::<_, Date32Type>(|us| day(us).and_then(|d| i32::try_from(d).ok())),
             ),
-            LocalPart::Week => Arc::new(array.unary_opt::<_, Date32Type>(|us| {
-                // 1970-01-01 was a Thursday: three days after a Monday.
-                let d = day(us)?;
-                i32::try_from(d - (d + 3).rem_euclid(7)).ok()
-            })),
+            LocalPart::Week => Arc::new(array.unary_opt::<_, Date32Type>(|us| week_of(day(us)?))),
             LocalPart::Month => {
                 let months = MonthCache::default();
                 Arc::new(array.unary_opt::<_, Date32Type>(|us| months.first_day(day(us)?)))
             }
         }
+    }
+}
+
+/// The Monday on or before `day` (days since the epoch).
+fn week_of(day: i64) -> Option<i32> {
+    // 1970-01-01 was a Thursday: three days after a Monday.
+    i32::try_from(day - (day + 3).rem_euclid(7)).ok()
+}
+
+/// A zone's local dates, weeks and months for code that reads instants one at a time
+/// (`engine::summary`): the values of `local_date`, `local_week` and `local_month`, by
+/// the same arithmetic. Not `Sync`: one per thread.
+pub(crate) struct LocalCalendar {
+    clock: LocalClock,
+    months: MonthCache,
+}
+
+impl LocalCalendar {
+    pub(crate) fn new(tz: Tz) -> Self {
+        LocalCalendar {
+            clock: LocalClock::new(tz),
+            months: MonthCache::default(),
+        }
+    }
+
+    /// `local_date(us)`, in days since the epoch.
+    pub(crate) fn date(&self, us: i64) -> Option<i32> {
+        let day = self.clock.micros(us)?.div_euclid(MICROS_PER_DAY);
+        i32::try_from(day).ok()
+    }
+
+    /// `local_week` of an instant whose `local_date` is `date`.
+    pub(crate) fn week(date: i32) -> Option<i32> {
+        week_of(i64::from(date))
+    }
+
+    /// `local_month` of an instant whose `local_date` is `date`.
+    pub(crate) fn month(&self, date: i32) -> Option<i32> {
+        self.months.first_day(i64::from(date))
     }
 }
 

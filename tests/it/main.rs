@@ -23,3 +23,4 @@ mod s3;
 mod serve;
 mod shell;
 mod sql;
+mod summary;
