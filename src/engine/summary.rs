@@ -28,7 +28,7 @@ use datafusion::arrow::datatypes::{
     DataType, Date32Type, Int64Type, SchemaRef, TimeUnit, TimestampMicrosecondType,
 };
 use datafusion::catalog::{Session, TableProvider};
-use datafusion::error::{DataFusionError, Result};
+use datafusion::error::Result;
 use datafusion::execution::memory_pool::{MemoryConsumer, MemoryPool};
 use datafusion::physical_plan::{ExecutionPlan, SendableRecordBatchStream, collect};
 use futures::StreamExt;
@@ -75,11 +75,6 @@ const NO_DATE: i32 = i32::MIN;
 /// sparse for an array indexed by id.
 const SLOTS_PER_USER: usize = 4;
 const SLOTS_SPARE: usize = 1 << 16;
-
-/// Groups a user's list is searched back for before a new one is started.
-const SEARCHED: usize = 4;
-/// A user's list is sorted and merged when its length reaches a power of two from here.
-const COMPACTED_FROM: usize = 64;
 
 #[async_trait]
 impl Operator for EventsSummary {
@@ -128,15 +123,16 @@ impl Operator for EventsSummary {
             as_of: self.as_of,
             engagement: &self.engagement,
         };
-        let Some(groups) = merge(partials, &classifier) else {
+        let Some(sets) = rank_repeated(partials, &classifier) else {
             return Ok(None);
         };
-        Ok(Some(groups.into_batches(
+        write(
+            sets,
             &users,
             schema,
             &classifier.calendar,
             state.config().batch_size(),
-        )?))
+        )
     }
 }
 
@@ -177,7 +173,9 @@ impl EventsSummary {
             }));
         };
         let span = usize::try_from(last.abs_diff(first)).unwrap_or(usize::MAX);
-        if span >= rows.len().saturating_mul(SLOTS_PER_USER) + SLOTS_SPARE {
+        if span >= rows.len().saturating_mul(SLOTS_PER_USER) + SLOTS_SPARE
+            || u32::try_from(span).is_err()
+        {
             return Ok(None);
         }
         let mut weeks = vec![ABSENT; span + 1];
@@ -413,112 +411,197 @@ impl Repeated {
     }
 }
 
-/// The summary's rows as they are added up: for each clean user (by slot) a short list
-/// of groups, and a map for the events of no clean user.
+/// A group of a clean user, by slot: `(slot, group)`.
+type Slotted = (u32, Group);
+
+/// The summary's rows as they are added up: for each clean user (by slot) the group its
+/// last event went to, the groups retired from there, and a map for the events of no
+/// clean user. The last groups sit in one dense array and retired ones are appended to
+/// one log: an event touches one cache line of per-user state (events in time order keep
+/// to one date; grouped by user, to one user), and the log is sorted once at the end.
 struct Groups {
-    slots: Vec<Vec<Group>>,
+    last: Vec<Group>,
+    retired: Vec<Slotted>,
+    /// The log's length at which it is sorted and merged, so that events in no useful
+    /// order cannot grow it to one entry per event.
+    compact_at: usize,
     other: HashMap<(Option<i64>, i32, u8), Counts>,
 }
+
+/// A [`Groups::last`] with no group yet: no group counts zero events.
+const NO_GROUP: Group = Group {
+    date: NO_DATE,
+    check: CLEAN,
+    counts: Counts {
+        events: 0,
+        engagement: 0,
+        logins: 0,
+    },
+};
+
+/// A log of groups is sorted and merged when it reaches this many entries per clean user
+/// (or [`RETIRED_SPARE`]), and then twice what remained.
+const RETIRED_PER_USER: usize = 8;
+const RETIRED_SPARE: usize = 1 << 16;
 
 impl Groups {
     fn new(users: usize) -> Self {
         Groups {
-            slots: (0..users).map(|_| Vec::new()).collect(),
+            last: vec![NO_GROUP; users],
+            retired: Vec::new(),
+            compact_at: users.saturating_mul(RETIRED_PER_USER).max(RETIRED_SPARE),
             other: HashMap::new(),
         }
     }
 
-    /// Counts one event: the groups it started (0 or 1), or `None` on overflow.
-    fn add(&mut self, owner: Owner, date: i32, check: u8, counts: Counts) -> Option<usize> {
+    /// Counts one event; `None` on overflow.
+    fn add(&mut self, owner: Owner, date: i32, check: u8, counts: Counts) -> Option<()> {
+        let group = Group {
+            date,
+            check,
+            counts,
+        };
         match owner {
             Owner::User(slot) => {
-                let groups = &mut self.slots[slot];
-                if let Some(group) = groups
-                    .iter_mut()
-                    .rev()
-                    .take(SEARCHED)
-                    .find(|g| g.date == date && g.check == check)
-                {
-                    return group.counts.add(counts).then_some(0);
+                let last = &mut self.last[slot];
+                if last.counts.events == 0 {
+                    *last = group;
+                } else if last.date == date && last.check == check {
+                    last.counts.add(counts).then_some(())?;
+                } else {
+                    // `Users` holds at most `u32::MAX` slots.
+                    let retired = std::mem::replace(last, group);
+                    self.retired.push((slot as u32, retired));
+                    if self.retired.len() >= self.compact_at {
+                        compact(&mut self.retired)?;
+                        self.compact_at = self.compact_at.max(self.retired.len() * 2);
+                    }
                 }
-                groups.push(Group {
-                    date,
-                    check,
-                    counts,
-                });
-                if groups.len() >= COMPACTED_FROM && groups.len().is_power_of_two() {
-                    compact(groups)?;
-                }
-                Some(1)
             }
             Owner::Other(user) => match self.other.entry((user, date, check)) {
-                Entry::Occupied(mut entry) => entry.get_mut().add(counts).then_some(0),
-                Entry::Vacant(entry) => {
-                    entry.insert(counts);
-                    Some(1)
-                }
-            },
-        }
-    }
-
-    /// Adds `other`'s groups to these; `None` on overflow.
-    fn absorb(&mut self, other: Groups) -> Option<()> {
-        for (mine, theirs) in self.slots.iter_mut().zip(other.slots) {
-            if mine.is_empty() {
-                *mine = theirs;
-            } else if !theirs.is_empty() {
-                mine.extend(theirs);
-                compact(mine)?;
-            }
-        }
-        for (key, counts) in other.other {
-            match self.other.entry(key) {
                 Entry::Occupied(mut entry) => entry.get_mut().add(counts).then_some(())?,
                 Entry::Vacant(entry) => {
                     entry.insert(counts);
                 }
-            }
+            },
         }
         Some(())
     }
 
-    /// The rows, clean users by id and then the rest, in batches of `batch_size` rows of
-    /// `schema` (checked by [`output_fits`]); each user's groups are freed as they are
-    /// written.
-    fn into_batches(
-        self,
-        users: &Users,
-        schema: &SchemaRef,
-        calendar: &LocalCalendar,
-        batch_size: usize,
-    ) -> Result<Vec<RecordBatch>> {
-        let Groups { mut slots, other } = self;
-        let mut other: Vec<_> = other.into_iter().collect();
-        other.sort_unstable_by_key(|&((user, date, check), _)| (user.is_none(), user, date, check));
-        let mut out = Batches::new(schema, calendar, batch_size);
-        for (slot, groups) in slots.iter_mut().enumerate() {
-            let mut groups = std::mem::take(groups);
-            // Every slot was compacted when partitions were merged, except a lone one.
-            compact(&mut groups).ok_or_else(|| {
-                DataFusionError::Execution("user_events_summary: a count does not fit".into())
-            })?;
-            let user = users.first + slot as i64;
-            for group in groups {
-                out.push(Some(user), group)?;
+    /// Bytes held, for the memory pool.
+    fn bytes(&self) -> usize {
+        self.last.capacity() * size_of::<Group>()
+            + self.retired.capacity() * size_of::<Slotted>()
+            + self.other.capacity() * (size_of::<(Option<i64>, i32, u8)>() + size_of::<Counts>())
+    }
+
+    /// Every clean user's groups in (slot, date, check) order, one per key, and the
+    /// others'; `None` on overflow.
+    fn finish(mut self) -> Option<Finished> {
+        for (slot, last) in self.last.iter().enumerate() {
+            if last.counts.events > 0 {
+                self.retired.push((slot as u32, *last));
             }
         }
-        for ((user, date, check), counts) in other {
-            out.push(
-                user,
-                Group {
-                    date,
-                    check,
-                    counts,
-                },
-            )?;
-        }
-        out.finish()
+        compact(&mut self.retired)?;
+        Some(Finished {
+            slotted: self.retired,
+            other: self.other,
+        })
     }
+}
+
+/// What one set of events added up to, ready to merge ([`Groups::finish`]).
+struct Finished {
+    slotted: Vec<Slotted>,
+    other: HashMap<(Option<i64>, i32, u8), Counts>,
+}
+
+/// Sorts `groups` by (slot, date, check) and adds up the groups of one key; `None` on
+/// overflow.
+fn compact(groups: &mut Vec<Slotted>) -> Option<()> {
+    groups.sort_unstable_by_key(|&(slot, g)| (slot, g.date, g.check));
+    let mut kept = 0;
+    for i in 0..groups.len() {
+        let (slot, group) = groups[i];
+        if kept > 0 {
+            let (last_slot, last) = &mut groups[kept - 1];
+            if *last_slot == slot && last.date == group.date && last.check == group.check {
+                last.counts.add(group.counts).then_some(())?;
+                continue;
+            }
+        }
+        groups[kept] = (slot, group);
+        kept += 1;
+    }
+    groups.truncate(kept);
+    Some(())
+}
+
+/// Merges sets of groups, each in (slot, date, check) order, into the summary's rows:
+/// clean users by id, then the rest, in batches of `batch_size` rows of `schema` (checked
+/// by [`output_fits`]); `None` on overflow.
+fn write(
+    sets: Vec<Finished>,
+    users: &Users,
+    schema: &SchemaRef,
+    calendar: &LocalCalendar,
+    batch_size: usize,
+) -> Result<Option<Vec<RecordBatch>>> {
+    let mut out = Batches::new(schema, calendar, batch_size);
+    let mut other: HashMap<(Option<i64>, i32, u8), Counts> = HashMap::new();
+    let mut runs = Vec::with_capacity(sets.len());
+    for set in sets {
+        runs.push(set.slotted.into_iter().peekable());
+        for (key, counts) in set.other {
+            match other.entry(key) {
+                Entry::Occupied(mut entry) => {
+                    if !entry.get_mut().add(counts) {
+                        return Ok(None);
+                    }
+                }
+                Entry::Vacant(entry) => {
+                    entry.insert(counts);
+                }
+            }
+        }
+    }
+    let key = |&(slot, g): &Slotted| (slot, g.date, g.check);
+    let mut pending: Option<Slotted> = None;
+    loop {
+        let next = runs
+            .iter_mut()
+            .filter_map(|run| Some((run.peek().map(key)?, run)))
+            .min_by_key(|(k, _)| *k)
+            .and_then(|(_, run)| run.next());
+        match (&mut pending, next) {
+            (Some(merged), Some(next)) if key(merged) == key(&next) => {
+                if !merged.1.counts.add(next.1.counts) {
+                    return Ok(None);
+                }
+            }
+            (_, next) => {
+                if let Some((slot, group)) = pending.take() {
+                    out.push(Some(users.first + i64::from(slot)), group)?;
+                }
+                match next {
+                    Some(next) => pending = Some(next),
+                    None => break,
+                }
+            }
+        }
+    }
+    let mut other: Vec<_> = other.into_iter().collect();
+    other.sort_unstable_by_key(|&((user, date, check), _)| (user.is_none(), user, date, check));
+    for ((user, date, check), counts) in other {
+        let group = Group {
+            date,
+            check,
+            counts,
+        };
+        out.push(user, group)?;
+    }
+    out.finish().map(Some)
 }
 
 /// Summary rows, written out as batches of a fixed size.
@@ -598,22 +681,6 @@ impl<'a> Batches<'a> {
     }
 }
 
-/// Sorts `groups` by (date, check) and adds up the groups of one key; `None` on overflow.
-fn compact(groups: &mut Vec<Group>) -> Option<()> {
-    groups.sort_unstable_by_key(|g| (g.date, g.check));
-    let mut merged: Vec<Group> = Vec::with_capacity(groups.len());
-    for group in groups.drain(..) {
-        match merged.last_mut() {
-            Some(last) if last.date == group.date && last.check == group.check => {
-                last.counts.add(group.counts).then_some(())?;
-            }
-            _ => merged.push(group),
-        }
-    }
-    *groups = merged;
-    Some(())
-}
-
 /// One partition's pass over the events.
 struct Pass {
     users: Arc<Users>,
@@ -626,7 +693,7 @@ struct Pass {
 
 /// What a [`Pass`] found: its groups and the rows whose id repeats, still to be ranked.
 struct Partial {
-    groups: Groups,
+    groups: Finished,
     repeated: Vec<Repeated>,
 }
 
@@ -641,10 +708,8 @@ impl Pass {
         };
         let mut groups = Groups::new(self.users.weeks.len());
         let mut repeated = Vec::new();
-        let mut started = 0usize;
         let mut held_back = 0usize;
         let reservation = MemoryConsumer::new("user_events_summary pass").register(&self.pool);
-        let fixed = self.users.weeks.len() * size_of::<Vec<Group>>();
         while let Some(batch) = stream.next().await {
             let batch = batch?;
             let (Some(ids), Some(users), Some(at)) = (
@@ -678,19 +743,15 @@ impl Pass {
                     continue;
                 }
                 let (owner, date, check, counts) = classifier.classify(&event, 1);
-                let Some(added) = groups.add(owner, date, check, counts) else {
+                if groups.add(owner, date, check, counts).is_none() {
                     return Ok(None);
-                };
-                started += added;
+                }
             }
-            // Every group started is counted, including those a compaction merged: the
-            // reservation bounds the high-water mark.
-            let bytes = fixed + started * (size_of::<Group>() + 8) + held_back;
-            if reservation.try_resize(bytes).is_err() {
+            if reservation.try_resize(groups.bytes() + held_back).is_err() {
                 return Ok(None);
             }
         }
-        Ok(Some(Partial { groups, repeated }))
+        Ok(groups.finish().map(|groups| Partial { groups, repeated }))
     }
 }
 
@@ -717,18 +778,17 @@ impl<'a> Kinds<'a> {
     }
 }
 
-/// Adds the partitions up, then ranks and counts the rows whose id repeats; `None` on
-/// overflow.
-fn merge(partials: Vec<Partial>, classifier: &Classifier) -> Option<Groups> {
-    let mut partials = partials.into_iter();
-    let first = partials.next()?;
-    let mut groups = first.groups;
-    let mut repeated = first.repeated;
+/// The partitions' groups and those of the rows whose id repeats, ranked as the view
+/// ranks them; `None` on overflow.
+fn rank_repeated(partials: Vec<Partial>, classifier: &Classifier) -> Option<Vec<Finished>> {
+    let mut sets = Vec::with_capacity(partials.len() + 1);
+    let mut repeated = Vec::new();
     for partial in partials {
-        groups.absorb(partial.groups)?;
+        sets.push(partial.groups);
         repeated.extend(partial.repeated);
     }
     repeated.sort_unstable_by(|a, b| a.rank_key().cmp(&b.rank_key()));
+    let mut groups = Groups::new(classifier.users.weeks.len());
     let mut copy = 0;
     let mut last = None;
     for row in &repeated {
@@ -743,5 +803,68 @@ fn merge(partials: Vec<Partial>, classifier: &Classifier) -> Option<Groups> {
         let (owner, date, check, counts) = classifier.classify(&event, copy);
         groups.add(owner, date, check, counts)?;
     }
-    Some(groups)
+    sets.push(groups.finish()?);
+    Some(sets)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(kind: u32) -> Counts {
+        Counts {
+            events: 1,
+            engagement: kind,
+            logins: 0,
+        }
+    }
+
+    /// Events of two users alternating between dates, with the log compacted every few
+    /// entries: each (user, date, check) comes out once, with every event counted.
+    #[test]
+    fn groups_add_up_whatever_the_order_and_compactions() {
+        let mut groups = Groups::new(2);
+        groups.compact_at = 3;
+        let events = [
+            (0, 10),
+            (1, 10),
+            (0, 11),
+            (0, 10),
+            (1, 12),
+            (0, 11),
+            (1, 10),
+            (0, 10),
+        ];
+        for (i, &(slot, date)) in events.iter().enumerate() {
+            let added = groups.add(Owner::User(slot), date, CLEAN, one(u32::from(i % 2 == 0)));
+            assert_eq!(added, Some(()));
+        }
+        assert_eq!(
+            groups.add(Owner::Other(None), NO_DATE, NULL_REQUIRED, one(0)),
+            Some(())
+        );
+        let finished = groups.finish().expect("no overflow");
+        let got: Vec<(u32, i32, u32, u32)> = finished
+            .slotted
+            .iter()
+            .map(|(slot, g)| (*slot, g.date, g.counts.events, g.counts.engagement))
+            .collect();
+        assert_eq!(
+            got,
+            [(0, 10, 3, 1), (0, 11, 2, 2), (1, 10, 2, 0), (1, 12, 1, 1)]
+        );
+        assert_eq!(finished.other.len(), 1);
+    }
+
+    #[test]
+    fn an_overflowing_count_gives_up() {
+        let mut groups = Groups::new(1);
+        let full = Counts {
+            events: u32::MAX,
+            engagement: 0,
+            logins: 0,
+        };
+        assert_eq!(groups.add(Owner::User(0), 1, CLEAN, full), Some(()));
+        assert_eq!(groups.add(Owner::User(0), 1, CLEAN, one(0)), None);
+    }
 }
